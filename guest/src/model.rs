@@ -1,0 +1,412 @@
+//! Plain-Rust mirrors of the WIT types (`wit/types.wit`), so the policy logic
+//! compiles and is unit-tested natively. The component layer (`component.rs`)
+//! converts between these and the generated bindings.
+
+use std::fmt;
+
+/// A JWS signature algorithm (RFC 7518). `none` is deliberately absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    Rs384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    Rs512,
+    /// RSASSA-PSS with SHA-256.
+    Ps256,
+    /// RSASSA-PSS with SHA-384.
+    Ps384,
+    /// RSASSA-PSS with SHA-512.
+    Ps512,
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+    /// ECDSA P-384 with SHA-384.
+    Es384,
+    /// ECDSA P-521 with SHA-512.
+    Es512,
+    /// EdDSA (Ed25519).
+    EdDsa,
+    /// HMAC SHA-256.
+    Hs256,
+    /// HMAC SHA-384.
+    Hs384,
+    /// HMAC SHA-512.
+    Hs512,
+}
+
+impl Algorithm {
+    /// Every supported algorithm, in a stable order.
+    pub const ALL: [Algorithm; 13] = [
+        Algorithm::Rs256,
+        Algorithm::Rs384,
+        Algorithm::Rs512,
+        Algorithm::Ps256,
+        Algorithm::Ps384,
+        Algorithm::Ps512,
+        Algorithm::Es256,
+        Algorithm::Es384,
+        Algorithm::Es512,
+        Algorithm::EdDsa,
+        Algorithm::Hs256,
+        Algorithm::Hs384,
+        Algorithm::Hs512,
+    ];
+
+    /// The JOSE name, e.g. `RS256`, `EdDSA`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Rs256 => "RS256",
+            Algorithm::Rs384 => "RS384",
+            Algorithm::Rs512 => "RS512",
+            Algorithm::Ps256 => "PS256",
+            Algorithm::Ps384 => "PS384",
+            Algorithm::Ps512 => "PS512",
+            Algorithm::Es256 => "ES256",
+            Algorithm::Es384 => "ES384",
+            Algorithm::Es512 => "ES512",
+            Algorithm::EdDsa => "EdDSA",
+            Algorithm::Hs256 => "HS256",
+            Algorithm::Hs384 => "HS384",
+            Algorithm::Hs512 => "HS512",
+        }
+    }
+
+    /// Parse a JOSE name exactly (case-sensitive, as RFC 7515 requires).
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// True for the HMAC algorithms, which need a locally configured secret.
+    pub fn is_symmetric(self) -> bool {
+        matches!(self, Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512)
+    }
+
+    /// The JWK `kty` a key must have to verify this algorithm.
+    pub fn key_type(self) -> &'static str {
+        match self {
+            Algorithm::Rs256
+            | Algorithm::Rs384
+            | Algorithm::Rs512
+            | Algorithm::Ps256
+            | Algorithm::Ps384
+            | Algorithm::Ps512 => "RSA",
+            Algorithm::Es256 | Algorithm::Es384 | Algorithm::Es512 => "EC",
+            Algorithm::EdDsa => "OKP",
+            Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => "oct",
+        }
+    }
+
+    /// The JWK `crv` a key must have, for curve-based algorithms.
+    pub fn curve(self) -> Option<&'static str> {
+        match self {
+            Algorithm::Es256 => Some("P-256"),
+            Algorithm::Es384 => Some("P-384"),
+            Algorithm::Es512 => Some("P-521"),
+            Algorithm::EdDsa => Some("Ed25519"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where the request carried a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The full value of an `Authorization` header.
+    AuthorizationHeader(String),
+    /// A bare token.
+    Raw(String),
+}
+
+/// The request to decide on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    /// Every credential the front door found.
+    pub token_sources: Vec<TokenSource>,
+    /// HTTP method, upper case; empty when unknown.
+    pub method: String,
+    /// Request path without query; empty when unknown.
+    pub path: String,
+    /// Headers as (lower-case name, value).
+    pub headers: Vec<(String, String)>,
+    /// Query parameters as (name, value).
+    pub query: Vec<(String, String)>,
+    /// Client IP, when known.
+    pub source_ip: Option<String>,
+    /// API Gateway method or route ARN, when there is one.
+    pub method_arn: Option<String>,
+    /// Current time, unix seconds.
+    pub now: i64,
+}
+
+/// Why a request was denied (see `wit/types.wit` for each meaning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenyReason {
+    /// No credential.
+    MissingToken,
+    /// More than one credential.
+    MultipleTokens,
+    /// Not a well-formed compact JWS.
+    Malformed,
+    /// `alg` is none, unknown or not allowed.
+    DisallowedAlgorithm,
+    /// Header names its own key or an unsupported critical extension.
+    UntrustedHeader,
+    /// `typ` does not match the pinned one.
+    WrongType,
+    /// No key with this `kid`.
+    UnknownKey,
+    /// Key does not fit the algorithm.
+    KeyMismatch,
+    /// Signature does not verify.
+    BadSignature,
+    /// Payload not a JSON object, or a claim of the wrong type.
+    InvalidClaims,
+    /// A needed claim is absent.
+    MissingClaim,
+    /// `exp` passed.
+    Expired,
+    /// `nbf` in the future.
+    NotYetValid,
+    /// `iat` in the future.
+    IssuedInFuture,
+    /// Lifetime above the configured maximum.
+    LifetimeTooLong,
+    /// `iss` not configured.
+    WrongIssuer,
+    /// `aud` not accepted.
+    WrongAudience,
+    /// `client_id` not accepted.
+    WrongClient,
+    /// Cognito `token_use` not accepted.
+    WrongTokenUse,
+    /// Required scope missing.
+    InsufficientScope,
+    /// Valid token, request not allowed.
+    Forbidden,
+    /// Keys could not be loaded.
+    KeysUnavailable,
+}
+
+impl DenyReason {
+    /// The kebab-case name used in WIT and in JSON output (`bad-signature`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyReason::MissingToken => "missing-token",
+            DenyReason::MultipleTokens => "multiple-tokens",
+            DenyReason::Malformed => "malformed",
+            DenyReason::DisallowedAlgorithm => "disallowed-algorithm",
+            DenyReason::UntrustedHeader => "untrusted-header",
+            DenyReason::WrongType => "wrong-type",
+            DenyReason::UnknownKey => "unknown-key",
+            DenyReason::KeyMismatch => "key-mismatch",
+            DenyReason::BadSignature => "bad-signature",
+            DenyReason::InvalidClaims => "invalid-claims",
+            DenyReason::MissingClaim => "missing-claim",
+            DenyReason::Expired => "expired",
+            DenyReason::NotYetValid => "not-yet-valid",
+            DenyReason::IssuedInFuture => "issued-in-future",
+            DenyReason::LifetimeTooLong => "lifetime-too-long",
+            DenyReason::WrongIssuer => "wrong-issuer",
+            DenyReason::WrongAudience => "wrong-audience",
+            DenyReason::WrongClient => "wrong-client",
+            DenyReason::WrongTokenUse => "wrong-token-use",
+            DenyReason::InsufficientScope => "insufficient-scope",
+            DenyReason::Forbidden => "forbidden",
+            DenyReason::KeysUnavailable => "keys-unavailable",
+        }
+    }
+
+    /// The status a front door should use: 403 only for an authenticated
+    /// caller the policy refuses; everything else is 401.
+    pub fn status(self) -> DenyStatus {
+        match self {
+            DenyReason::InsufficientScope | DenyReason::Forbidden => DenyStatus::Forbidden,
+            _ => DenyStatus::Unauthenticated,
+        }
+    }
+}
+
+/// 401 or 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyStatus {
+    /// Not authenticated (401).
+    Unauthenticated,
+    /// Authenticated but refused (403).
+    Forbidden,
+}
+
+/// A refused request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deny {
+    /// Machine-readable reason.
+    pub reason: DenyReason,
+    /// 401 or 403.
+    pub status: DenyStatus,
+    /// Human-readable detail; never contains the token.
+    pub detail: String,
+}
+
+impl Deny {
+    /// A deny whose status follows from its reason.
+    pub fn new(reason: DenyReason, detail: impl Into<String>) -> Self {
+        Deny {
+            reason,
+            status: reason.status(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A method and path pattern the principal may call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// HTTP method or `*`.
+    pub method: String,
+    /// Path pattern (`/orders/*`, `/*`).
+    pub path: String,
+}
+
+/// An allowed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allow {
+    /// The caller.
+    pub principal: String,
+    /// The issuer that vouched for it.
+    pub issuer: String,
+    /// (name, JSON-encoded value) pairs to forward.
+    pub context: Vec<(String, String)>,
+    /// Routes this principal may call, independent of the route asked.
+    pub grants: Vec<Grant>,
+    /// True when more than the token decided the outcome.
+    pub request_dependent: bool,
+    /// The token's `exp`.
+    pub expires_at: Option<i64>,
+}
+
+/// The outcome of a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Let it through.
+    Allow(Allow),
+    /// Refuse it.
+    Deny(Deny),
+    /// The module's own failure (fail closed).
+    Error {
+        /// Machine-readable reason (`internal-error`, `not-configured`).
+        reason: String,
+        /// Detail for logs.
+        message: String,
+    },
+}
+
+/// A key's JWK metadata, as the host reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// `kid`.
+    pub kid: Option<String>,
+    /// `kty`.
+    pub kty: String,
+    /// `crv`.
+    pub crv: Option<String>,
+    /// `alg`.
+    pub alg: Option<String>,
+    /// `use`.
+    pub key_use: Option<String>,
+    /// `key_ops`.
+    pub key_ops: Option<Vec<String>>,
+    /// Size in bits.
+    pub bits: u32,
+}
+
+/// Why a key lookup found nothing usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupError {
+    /// No keys for this issuer.
+    UnknownIssuer,
+    /// No key with this `kid`.
+    UnknownKey,
+    /// Keys not loaded (cold cache, source down).
+    KeysUnavailable,
+}
+
+/// Why a verification refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Signature does not verify.
+    BadSignature,
+    /// Algorithm does not fit the key.
+    KeyMismatch,
+}
+
+/// One verification key held by the host.
+pub trait VerificationKey {
+    /// The key's JWK metadata.
+    fn info(&self) -> KeyInfo;
+    /// Verify `signature` over `message` with `alg`.
+    fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> Result<(), VerifyError>;
+}
+
+/// The host's key cache, as the module sees it.
+pub trait KeyRing {
+    /// The key handle type.
+    type Key: VerificationKey;
+    /// Keys of `issuer` with this `kid` (all of the issuer's keys when `kid` is `None`).
+    fn lookup(&self, issuer: &str, kid: Option<&str>) -> Result<Vec<Self::Key>, LookupError>;
+}
+
+/// Where the host loads an issuer's keys from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A local JWK Set file (path as written in the config).
+    JwksFile(String),
+    /// A local HMAC secret.
+    Secret(SecretSource),
+}
+
+/// A local symmetric secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSource {
+    /// The `kid` tokens carry for it.
+    pub kid: Option<String>,
+    /// A file path (relative to the config's folder) or `env:NAME`.
+    pub location: String,
+    /// `raw`, `base64` or `base64url`.
+    pub encoding: String,
+    /// The HMAC algorithm.
+    pub algorithm: Algorithm,
+}
+
+/// What the module needs for one issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerNeeds {
+    /// Exact `iss`.
+    pub issuer: String,
+    /// Key sources.
+    pub key_sources: Vec<KeySource>,
+    /// Allowed algorithms.
+    pub algorithms: Vec<Algorithm>,
+}
+
+/// The module's answer to `configure`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Manifest {
+    /// Trusted issuers.
+    pub issuers: Vec<IssuerNeeds>,
+}
+
+/// A configuration the module refuses: which field, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config error at `{field}`: {message}")]
+pub struct ConfigError {
+    /// Path to the field, e.g. `issuer[0].algorithms`.
+    pub field: String,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
