@@ -6,8 +6,18 @@
 //! The module does no I/O and no signature math: it asks the host's
 //! [`KeyRing`] for keys and for verification.
 
-pub mod model;
+pub mod config;
+/// The types shared with the host (re-exported from `tollgate-model`).
+pub use tollgate_model as model;
 
+mod authorize;
+mod claims;
+mod token;
+
+#[cfg(test)]
+mod test_support;
+
+pub use config::{IssuerPolicy, Limits, Policy, SecretPolicy, TokenUse};
 pub use model::*;
 
 #[cfg(target_arch = "wasm32")]

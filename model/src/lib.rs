@@ -1,6 +1,9 @@
-//! Plain-Rust mirrors of the WIT types (`wit/types.wit`), so the policy logic
-//! compiles and is unit-tested natively. The component layer (`component.rs`)
-//! converts between these and the generated bindings.
+//! Plain-Rust mirrors of the WIT types (`wit/types.wit`, `wit/keys.wit`),
+//! shared by the policy module (which compiles and is unit-tested natively),
+//! the keys crate and the host. Each side's component layer converts between
+//! these and its generated bindings.
+
+#![warn(missing_docs)]
 
 use std::fmt;
 
@@ -326,22 +329,27 @@ pub struct KeyInfo {
 }
 
 /// Why a key lookup found nothing usable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
-    /// No keys for this issuer.
+    /// No keys were ever set for this issuer.
+    #[error("the issuer is not configured")]
     UnknownIssuer,
-    /// No key with this `kid`.
+    /// No key in the issuer's set has the token's `kid` (or the set is empty).
+    #[error("no key of the issuer matches the token's kid")]
     UnknownKey,
-    /// Keys not loaded (cold cache, source down).
+    /// The issuer is known but its keys could not be loaded (cold cache, source down).
+    #[error("the issuer's keys are currently unavailable")]
     KeysUnavailable,
 }
 
 /// Why a verification refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    /// Signature does not verify.
+    /// The key fits the algorithm but the signature does not verify.
+    #[error("the signature does not verify with this key")]
     BadSignature,
-    /// Algorithm does not fit the key.
+    /// The key cannot be used with the algorithm (kty, curve, `alg`, `use`, `key_ops`).
+    #[error("this key cannot be used with the token's algorithm")]
     KeyMismatch,
 }
 

@@ -1,0 +1,475 @@
+//! Credential extraction and compact JWS parsing: everything that can be
+//! checked before a key is involved.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::config::Limits;
+use crate::model::{Algorithm, Deny, DenyReason, TokenSource};
+
+/// Longest accepted `kid`, in bytes.
+pub const MAX_KID_BYTES: usize = 1024;
+
+/// Longest untrusted string echoed in a deny detail, in characters.
+const ECHO_CHARS: usize = 64;
+
+/// An untrusted string, quoted and escaped, cut to [`ECHO_CHARS`] characters.
+pub(crate) fn echo(value: &str) -> String {
+    let mut chars = value.chars();
+    let cut: String = chars.by_ref().take(ECHO_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+/// Strict base64url: URL-safe alphabet, no padding, canonical trailing bits.
+pub(crate) fn decode_b64url(segment: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    URL_SAFE_NO_PAD.decode(segment)
+}
+
+/// A JSON object whose top-level member names are unique.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StrictObject(pub Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = StrictObject;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
+                let mut map = Map::new();
+                while let Some(name) = access.next_key::<String>()? {
+                    let value: Value = access.next_value()?;
+                    if map.contains_key(&name) {
+                        return Err(de::Error::custom(format_args!(
+                            "duplicate member {}",
+                            echo(&name)
+                        )));
+                    }
+                    map.insert(name, value);
+                }
+                Ok(StrictObject(map))
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// Parse bytes as a JSON object with unique top-level member names.
+pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
+    serde_json::from_slice::<StrictObject>(bytes).map(|o| o.0)
+}
+
+/// Decode a base64url JSON object segment (header or payload).
+pub(crate) fn decode_object(segment: &str, what: &str) -> Result<Map<String, Value>, String> {
+    let bytes = decode_b64url(segment).map_err(|_| format!("{what} is not valid base64url"))?;
+    parse_object(&bytes).map_err(|e| format!("{what} is not a JSON object: {e}"))
+}
+
+fn malformed(detail: impl Into<String>) -> Deny {
+    Deny::new(DenyReason::Malformed, detail)
+}
+
+fn strip_bearer(value: &str) -> Option<&str> {
+    let scheme = value.get(..6)?;
+    let rest = value.get(6..)?;
+    if scheme.eq_ignore_ascii_case("bearer") && rest.starts_with(|c: char| c.is_ascii_whitespace())
+    {
+        Some(rest.trim())
+    } else {
+        None
+    }
+}
+
+/// The one token of the request, trimmed and without its `Bearer` scheme.
+pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
+    let source = match sources {
+        [] => {
+            return Err(Deny::new(
+                DenyReason::MissingToken,
+                "no credential in the request",
+            ));
+        }
+        [one] => one,
+        many => {
+            return Err(Deny::new(
+                DenyReason::MultipleTokens,
+                format!(
+                    "{} credentials in the request; send exactly one",
+                    many.len()
+                ),
+            ));
+        }
+    };
+    let token = match source {
+        TokenSource::AuthorizationHeader(value) => {
+            let value = value.trim();
+            if value.contains(',') {
+                return Err(Deny::new(
+                    DenyReason::MultipleTokens,
+                    "the Authorization header holds several comma-separated values; send exactly one",
+                ));
+            }
+            if value.is_empty() {
+                return Err(Deny::new(
+                    DenyReason::MissingToken,
+                    "the Authorization header is empty",
+                ));
+            }
+            if value.eq_ignore_ascii_case("bearer") {
+                return Err(Deny::new(
+                    DenyReason::MissingToken,
+                    "the Authorization header has the Bearer scheme but no token",
+                ));
+            }
+            match strip_bearer(value) {
+                Some(token) => token,
+                None if !value.contains(|c: char| c.is_ascii_whitespace())
+                    && value.contains('.') =>
+                {
+                    return Err(Deny::new(
+                        DenyReason::MissingToken,
+                        "the Authorization header has no scheme; expected `Bearer <token>`",
+                    ));
+                }
+                None => {
+                    return Err(Deny::new(
+                        DenyReason::MissingToken,
+                        "the Authorization header does not use the Bearer scheme",
+                    ));
+                }
+            }
+        }
+        TokenSource::Raw(value) => {
+            let value = value.trim_start();
+            if value.trim_end().eq_ignore_ascii_case("bearer") {
+                return Err(Deny::new(
+                    DenyReason::MissingToken,
+                    "the credential has the Bearer prefix but no token",
+                ));
+            }
+            strip_bearer(value).unwrap_or(value.trim_end())
+        }
+    };
+    if token.is_empty() {
+        return Err(Deny::new(
+            DenyReason::MissingToken,
+            "the credential is empty",
+        ));
+    }
+    Ok(token)
+}
+
+/// The header fields the pipeline needs, already checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// `alg`, a supported algorithm (not yet checked against the issuer).
+    pub alg: Algorithm,
+    /// `kid`.
+    pub kid: Option<String>,
+    /// `typ`.
+    pub typ: Option<String>,
+}
+
+/// A compact JWS whose structure and header passed every key-less check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Compact<'a> {
+    /// `header_b64 "." payload_b64`, the bytes the signature covers.
+    pub signing_input: &'a str,
+    /// The payload segment, still encoded.
+    pub payload_b64: &'a str,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+    /// The checked header.
+    pub header: Header,
+}
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'
+}
+
+/// Check size, alphabet, segments and header; decode the signature.
+pub(crate) fn parse_compact<'a>(token: &'a str, limits: &Limits) -> Result<Compact<'a>, Deny> {
+    if token.len() > limits.max_token_bytes {
+        return Err(malformed(format!(
+            "token is {} bytes, above the limit of {} bytes",
+            token.len(),
+            limits.max_token_bytes
+        )));
+    }
+    if !token.bytes().all(is_token_char) {
+        return Err(malformed(
+            "token contains characters other than base64url and `.`",
+        ));
+    }
+    let segments: Vec<&str> = token.split('.').collect();
+    let [header_b64, payload_b64, signature_b64] = segments.as_slice() else {
+        return Err(malformed(if segments.len() == 5 {
+            String::from("token has 5 segments: encrypted JWTs (JWE) are not supported")
+        } else {
+            format!(
+                "token has {} segment(s); a compact JWS has 3 (header.payload.signature)",
+                segments.len()
+            )
+        }));
+    };
+    let header = parse_header(header_b64, limits)?;
+    if signature_b64.is_empty() {
+        return Err(malformed("signature segment is empty"));
+    }
+    let signature =
+        decode_b64url(signature_b64).map_err(|_| malformed("signature is not valid base64url"))?;
+    let signing_len = header_b64.len() + 1 + payload_b64.len();
+    let signing_input = token
+        .get(..signing_len)
+        .ok_or_else(|| malformed("token segments are inconsistent"))?;
+    Ok(Compact {
+        signing_input,
+        payload_b64,
+        signature,
+        header,
+    })
+}
+
+fn parse_header(segment: &str, limits: &Limits) -> Result<Header, Deny> {
+    // Reject before decoding what would decode above the limit.
+    if segment.len() / 4 * 3 > limits.max_header_bytes {
+        return Err(malformed(format!(
+            "header is above the limit of {} bytes",
+            limits.max_header_bytes
+        )));
+    }
+    let bytes = decode_b64url(segment).map_err(|_| malformed("header is not valid base64url"))?;
+    if bytes.len() > limits.max_header_bytes {
+        return Err(malformed(format!(
+            "header is {} bytes, above the limit of {} bytes",
+            bytes.len(),
+            limits.max_header_bytes
+        )));
+    }
+    let header =
+        parse_object(&bytes).map_err(|e| malformed(format!("header is not a JSON object: {e}")))?;
+
+    let alg = match header.get("alg") {
+        None => return Err(malformed("header has no `alg`")),
+        Some(Value::String(alg)) => alg,
+        Some(_) => return Err(malformed("header `alg` is not a string")),
+    };
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(Deny::new(
+            DenyReason::DisallowedAlgorithm,
+            "unsigned tokens (alg `none`) are never accepted",
+        ));
+    }
+    let Some(alg) = Algorithm::from_name(alg) else {
+        return Err(Deny::new(
+            DenyReason::DisallowedAlgorithm,
+            format!("unsupported algorithm {}", echo(alg)),
+        ));
+    };
+
+    for name in ["jku", "x5u", "jwk", "x5c"] {
+        if header.contains_key(name) {
+            return Err(Deny::new(
+                DenyReason::UntrustedHeader,
+                format!("header `{name}` names its own key; keys only come from the configuration"),
+            ));
+        }
+    }
+    if header.contains_key("crit") {
+        return Err(Deny::new(
+            DenyReason::UntrustedHeader,
+            "header `crit` requires extensions this module does not support",
+        ));
+    }
+    if let Some(b64) = header.get("b64")
+        && *b64 != Value::Bool(true)
+    {
+        return Err(Deny::new(
+            DenyReason::UntrustedHeader,
+            "header `b64` (unencoded payload, RFC 7797) is not supported",
+        ));
+    }
+
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) if kid.len() > MAX_KID_BYTES => {
+            return Err(malformed(format!(
+                "header `kid` is {} bytes, above the limit of {MAX_KID_BYTES} bytes",
+                kid.len()
+            )));
+        }
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(malformed("header `kid` is not a string")),
+    };
+    let typ = match header.get("typ") {
+        None => None,
+        Some(Value::String(typ)) => Some(typ.clone()),
+        Some(_) => return Err(malformed("header `typ` is not a string")),
+    };
+    Ok(Header { alg, kid, typ })
+}
+
+/// A media type as RFC 7515 4.1.9 compares it: case-insensitive, with
+/// `application/` implied when there is no `/`.
+pub(crate) fn normalize_media_type(value: &str) -> String {
+    let lower = value.to_ascii_lowercase();
+    if lower.contains('/') {
+        lower
+    } else {
+        format!("application/{lower}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(v: &str) -> Vec<TokenSource> {
+        vec![TokenSource::AuthorizationHeader(v.to_owned())]
+    }
+
+    fn raw(v: &str) -> Vec<TokenSource> {
+        vec![TokenSource::Raw(v.to_owned())]
+    }
+
+    #[track_caller]
+    fn reason(sources: &[TokenSource]) -> DenyReason {
+        extract_token(sources).expect_err("expected a deny").reason
+    }
+
+    #[test]
+    fn extract_from_authorization_header() {
+        assert_eq!(extract_token(&header("Bearer a.b.c")), Ok("a.b.c"));
+        assert_eq!(extract_token(&header("bEaReR   a.b.c  ")), Ok("a.b.c"));
+        assert_eq!(extract_token(&header("\tBearer\t a.b.c")), Ok("a.b.c"));
+        assert_eq!(reason(&header("Basic abc")), DenyReason::MissingToken);
+        assert_eq!(reason(&header("Bearer")), DenyReason::MissingToken);
+        assert_eq!(reason(&header("Bearer   ")), DenyReason::MissingToken);
+        assert_eq!(reason(&header("")), DenyReason::MissingToken);
+        assert_eq!(reason(&header("a.b.c")), DenyReason::MissingToken);
+        assert_eq!(reason(&header("Bearera.b.c")), DenyReason::MissingToken);
+        assert_eq!(
+            reason(&header("Bearer a.b.c, Bearer d.e.f")),
+            DenyReason::MultipleTokens
+        );
+        assert_eq!(reason(&header("Bearer a.b.c,")), DenyReason::MultipleTokens);
+        // Multi-byte input never splits a character.
+        assert_eq!(reason(&header("Beaé x")), DenyReason::MissingToken);
+        assert_eq!(reason(&header("ééééé")), DenyReason::MissingToken);
+    }
+
+    #[test]
+    fn extract_raw() {
+        assert_eq!(extract_token(&raw("a.b.c")), Ok("a.b.c"));
+        assert_eq!(extract_token(&raw("  a.b.c\n")), Ok("a.b.c"));
+        assert_eq!(extract_token(&raw("Bearer a.b.c")), Ok("a.b.c"));
+        assert_eq!(extract_token(&raw("BEARER  a.b.c ")), Ok("a.b.c"));
+        assert_eq!(extract_token(&raw("Bearera.b.c")), Ok("Bearera.b.c"));
+        assert_eq!(reason(&raw("")), DenyReason::MissingToken);
+        assert_eq!(reason(&raw("   ")), DenyReason::MissingToken);
+        assert_eq!(reason(&raw("Bearer ")), DenyReason::MissingToken);
+        assert_eq!(reason(&raw("bearer")), DenyReason::MissingToken);
+    }
+
+    #[test]
+    fn extract_counts() {
+        assert_eq!(reason(&[]), DenyReason::MissingToken);
+        let two = [
+            TokenSource::Raw(String::from("a.b.c")),
+            TokenSource::AuthorizationHeader(String::from("Bearer a.b.c")),
+        ];
+        assert_eq!(reason(&two), DenyReason::MultipleTokens);
+        let detail = extract_token(&two).unwrap_err().detail;
+        assert!(!detail.contains("a.b.c"));
+    }
+
+    #[test]
+    fn base64url_is_strict() {
+        assert_eq!(decode_b64url("").unwrap(), b"");
+        assert_eq!(decode_b64url("YQ").unwrap(), b"a");
+        assert_eq!(decode_b64url("-_8").unwrap(), [0xfb, 0xff]);
+        assert!(decode_b64url("YQ==").is_err());
+        assert!(decode_b64url("YR").is_err()); // non-zero trailing bits
+        assert!(decode_b64url("Y").is_err());
+        assert!(decode_b64url("+/8").is_err());
+        assert!(decode_b64url("Y Q").is_err());
+    }
+
+    #[test]
+    fn strict_objects() {
+        assert!(parse_object(br#"{"a":1,"b":{"a":1}}"#).is_ok());
+        assert!(parse_object(br#"{}"#).is_ok());
+        assert!(parse_object(br#" {"a":1} "#).is_ok());
+        let e = parse_object(br#"{"a":1,"a":1}"#).unwrap_err();
+        assert!(e.to_string().contains("duplicate"), "{e}");
+        // Escapes are decoded before comparing.
+        assert!(parse_object(br#"{"alg":1,"\u0061lg":2}"#).is_err());
+        assert!(parse_object(br#"[]"#).is_err());
+        assert!(parse_object(br#"null"#).is_err());
+        assert!(parse_object(br#"{"a":1}{"#).is_err());
+        assert!(parse_object(b"").is_err());
+        // Deep nesting is refused, not a stack overflow.
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_object(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn parse_compact_basics() {
+        let limits = Limits::default();
+        let h = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"alg":"HS256","kid":"k","typ":"JWT"}"#);
+        let token = format!("{h}.cGF5bG9hZA.c2ln");
+        let c = parse_compact(&token, &limits).unwrap();
+        assert_eq!(c.signing_input, format!("{h}.cGF5bG9hZA"));
+        assert_eq!(c.payload_b64, "cGF5bG9hZA");
+        assert_eq!(c.signature, b"sig");
+        assert_eq!(
+            c.header,
+            Header {
+                alg: Algorithm::Hs256,
+                kid: Some(String::from("k")),
+                typ: Some(String::from("JWT")),
+            }
+        );
+        // An empty payload segment parses; the claims step refuses it later.
+        assert!(parse_compact(&format!("{h}..c2ln"), &limits).is_ok());
+        assert_eq!(
+            parse_compact(&format!("{h}.cGF5bG9hZA."), &limits)
+                .unwrap_err()
+                .reason,
+            DenyReason::Malformed
+        );
+    }
+
+    #[test]
+    fn media_types() {
+        assert_eq!(normalize_media_type("JWT"), "application/jwt");
+        assert_eq!(normalize_media_type("application/JWT"), "application/jwt");
+        assert_eq!(normalize_media_type("at+jwt"), "application/at+jwt");
+        assert_eq!(normalize_media_type("text/plain"), "text/plain");
+    }
+
+    #[test]
+    fn echo_truncates_and_escapes() {
+        assert_eq!(echo("abc"), "\"abc\"");
+        assert_eq!(echo("a\nb"), "\"a\\nb\"");
+        let long = "é".repeat(100);
+        let shown = echo(&long);
+        assert_eq!(shown.chars().filter(|&c| c == 'é').count(), 64);
+        assert!(shown.ends_with('…'));
+    }
+}

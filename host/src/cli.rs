@@ -1,0 +1,371 @@
+//! The `tollgate` command line: check a token, precompile a module, mint demo
+//! keys and tokens, and run the demo.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use tollgate_keys::Algorithm;
+use tollgate_keys::mint::SigningKey;
+
+use crate::engine::{self, Limits, PolicyEngine};
+use crate::model::{Decision, DenyStatus, Request, TokenSource};
+use crate::{Authorizer, SetupError};
+
+/// Exit code for an allow.
+pub const EXIT_ALLOW: u8 = 0;
+/// Exit code for a deny.
+pub const EXIT_DENY: u8 = 1;
+/// Exit code for a usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when the module or host failed (fail closed: never an allow).
+pub const EXIT_INTERNAL: u8 = 3;
+
+/// Tollgate: a JWT authorizer whose policy is a WebAssembly component.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the demo: the embedded policy module with a built-in demo key mints
+    /// tokens and decides sample requests, printing each decision.
+    Demo,
+    /// Decide one request and print the decision as JSON (exit 0 allow, 1 deny,
+    /// 2 usage or config error, 3 module or host failure).
+    Check(CheckArgs),
+    /// Precompile a policy module for this host (same tollgate version and CPU).
+    Compile(CompileArgs),
+    /// Demo signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Demo tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `tollgate check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The policy document (TOML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The token, a full `Bearer ...` header value, or `-` to read it from stdin.
+    #[arg(long)]
+    pub token: String,
+    /// HTTP method of the request.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// Path of the request.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// Extra request header, `name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Decide as of this unix time instead of now.
+    #[arg(long)]
+    pub now: Option<i64>,
+    /// A policy module (.wasm component or .cwasm); default: the embedded one.
+    #[arg(long)]
+    pub module: Option<PathBuf>,
+    #[command(flatten)]
+    /// Sandbox limits.
+    pub limits: LimitArgs,
+}
+
+/// Sandbox limits on the command line.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Wall-clock budget for one call into the module, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub deadline_ms: u64,
+    /// Memory cap for one module instance, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub memory_mib: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            deadline: std::time::Duration::from_millis(self.deadline_ms),
+            memory_bytes: self.memory_mib << 20,
+        }
+    }
+}
+
+/// `tollgate compile`.
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// The component to precompile; default: the embedded module.
+    pub module: Option<PathBuf>,
+    /// Where to write the `.cwasm`.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// `tollgate keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a signing key; writes the private key file and prints (or writes) its public JWKS.
+    New {
+        /// Algorithm: ES256, ES384, ES512, RS256..PS512, EdDSA, HS256..HS512.
+        #[arg(long)]
+        alg: String,
+        /// Key id.
+        #[arg(long, default_value = "demo-1")]
+        kid: String,
+        /// Private key file to write (tollgate signing key JSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// Public JWKS file to write (default: print to stdout).
+        #[arg(long)]
+        jwks: Option<PathBuf>,
+    },
+}
+
+/// `tollgate token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Sign a token with a key file from `tollgate keys new`.
+    Mint {
+        /// The private key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Claims as a JSON object, or `@file`.
+        #[arg(long)]
+        claims: String,
+        /// Set `iat` to now and `exp` to now + this many seconds (unless the claims set them).
+        #[arg(long)]
+        expires_in: Option<i64>,
+    },
+}
+
+/// Run a parsed command line; the exit code follows [`EXIT_ALLOW`] and friends.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Demo => crate::demo::run().map(|()| EXIT_ALLOW),
+        Command::Check(args) => check(&args),
+        Command::Compile(args) => compile(&args).map(|()| EXIT_ALLOW),
+        Command::Keys(KeysCommand::New {
+            alg,
+            kid,
+            out,
+            jwks,
+        }) => keys_new(&alg, &kid, &out, jwks.as_deref()).map(|()| EXIT_ALLOW),
+        Command::Token(TokenCommand::Mint {
+            key,
+            claims,
+            expires_in,
+        }) => token_mint(&key, &claims, expires_in).map(|()| EXIT_ALLOW),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// What can go wrong on the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad arguments.
+    #[error("{0}")]
+    Usage(String),
+    /// Setting up the authorizer failed (config, module, keys).
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// Loading or compiling the module failed.
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
+    /// Key or token minting failed.
+    #[error(transparent)]
+    Mint(#[from] tollgate_keys::mint::MintError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) | CliError::Setup(_) | CliError::Io { .. } | CliError::Mint(_) => {
+                EXIT_USAGE
+            }
+            CliError::Engine(_) => EXIT_USAGE,
+        }
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+    move |source| CliError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Load the engine for `--module` or the embedded module.
+pub fn load_engine(module: Option<&Path>, limits: Limits) -> Result<Arc<PolicyEngine>, CliError> {
+    Ok(match module {
+        Some(path) => PolicyEngine::from_file(path, limits)?,
+        None => PolicyEngine::default_module(limits)?,
+    })
+}
+
+fn check(args: &CheckArgs) -> Result<u8, CliError> {
+    let token = if args.token == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(io_error(Path::new("<stdin>")))?;
+        text.trim().to_string()
+    } else {
+        args.token.clone()
+    };
+    let mut headers = Vec::new();
+    for header in &args.headers {
+        let (name, value) = header.split_once(':').ok_or_else(|| {
+            CliError::Usage(format!("--header {header:?}: write it as `name: value`"))
+        })?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+    }
+    let engine = load_engine(args.module.as_deref(), args.limits.limits())?;
+    let authorizer = Authorizer::from_config_file(engine, &args.config)?;
+    let source = if token.len() > 7 && token[..7].eq_ignore_ascii_case("bearer ") {
+        TokenSource::AuthorizationHeader(token)
+    } else {
+        TokenSource::Raw(token)
+    };
+    let request = Request {
+        token_sources: vec![source],
+        method: args.method.to_ascii_uppercase(),
+        path: args.path.clone(),
+        headers,
+        now: args.now.unwrap_or_else(unix_now),
+        ..Request::default()
+    };
+    let decision = authorizer.authorize(&request);
+    println!("{}", decision_json(&decision));
+    Ok(match decision {
+        Decision::Allow(_) => EXIT_ALLOW,
+        Decision::Deny(_) => EXIT_DENY,
+        Decision::Error { .. } => EXIT_INTERNAL,
+    })
+}
+
+/// The decision as the JSON the CLI prints: `allow`, `reason`, `principal`,
+/// `status` (200/401/403/500 as an HTTP front door would answer) and details.
+pub fn decision_json(decision: &Decision) -> Value {
+    match decision {
+        Decision::Allow(allow) => json!({
+            "allow": true,
+            "status": 200,
+            "reason": Value::Null,
+            "principal": allow.principal,
+            "issuer": allow.issuer,
+            "context": allow.context.iter().map(|(name, value)| {
+                (name.clone(), serde_json::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.clone())))
+            }).collect::<serde_json::Map<_, _>>(),
+            "grants": allow.grants.iter().map(|g| json!({"method": g.method, "path": g.path})).collect::<Vec<_>>(),
+            "request_dependent": allow.request_dependent,
+            "expires_at": allow.expires_at,
+        }),
+        Decision::Deny(deny) => json!({
+            "allow": false,
+            "status": match deny.status { DenyStatus::Unauthenticated => 401, DenyStatus::Forbidden => 403 },
+            "reason": deny.reason.as_str(),
+            "principal": Value::Null,
+            "detail": deny.detail,
+        }),
+        Decision::Error { reason, message } => json!({
+            "allow": false,
+            "status": 500,
+            "reason": reason,
+            "principal": Value::Null,
+            "detail": message,
+        }),
+    }
+}
+
+fn compile(args: &CompileArgs) -> Result<(), CliError> {
+    let wasm = match &args.module {
+        Some(path) => std::fs::read(path).map_err(io_error(path))?,
+        None => engine::DEFAULT_MODULE.to_vec(),
+    };
+    let cwasm = engine::precompile(&wasm)?;
+    std::fs::write(&args.output, &cwasm).map_err(io_error(&args.output))?;
+    eprintln!(
+        "tollgate: wrote {} ({} bytes) from a {}-byte component",
+        args.output.display(),
+        cwasm.len(),
+        wasm.len()
+    );
+    Ok(())
+}
+
+fn keys_new(alg: &str, kid: &str, out: &Path, jwks: Option<&Path>) -> Result<(), CliError> {
+    let alg = Algorithm::from_name(alg).ok_or_else(|| {
+        let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+        CliError::Usage(format!(
+            "unknown --alg {alg:?}; use one of {}",
+            names.join(", ")
+        ))
+    })?;
+    let key = SigningKey::generate(alg, kid)?;
+    if out.exists() {
+        return Err(CliError::Usage(format!(
+            "{} already exists; refusing to overwrite a key (remove it or pick another --out)",
+            out.display()
+        )));
+    }
+    std::fs::write(out, key.to_json()).map_err(io_error(out))?;
+    let jwks_text = serde_json::to_string_pretty(&key.jwks()).unwrap_or_default();
+    match jwks {
+        Some(path) => std::fs::write(path, jwks_text + "\n").map_err(io_error(path))?,
+        None => println!("{jwks_text}"),
+    }
+    Ok(())
+}
+
+fn token_mint(key_path: &Path, claims: &str, expires_in: Option<i64>) -> Result<(), CliError> {
+    let key_text = std::fs::read_to_string(key_path).map_err(io_error(key_path))?;
+    let key = SigningKey::from_json(&key_text)?;
+    let claims_text = match claims.strip_prefix('@') {
+        Some(file) => std::fs::read_to_string(file).map_err(io_error(Path::new(file)))?,
+        None => claims.to_string(),
+    };
+    let mut claims: Value = serde_json::from_str(&claims_text)
+        .map_err(|e| CliError::Usage(format!("--claims is not JSON: {e}")))?;
+    let object = claims
+        .as_object_mut()
+        .ok_or_else(|| CliError::Usage("--claims must be a JSON object".into()))?;
+    if let Some(seconds) = expires_in {
+        let now = unix_now();
+        object.entry("iat").or_insert(json!(now));
+        object.entry("exp").or_insert(json!(now + seconds));
+    }
+    println!("{}", key.sign_jwt(&claims, None)?);
+    Ok(())
+}
+
+/// The current unix time in seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,50 @@
+//! A test-only policy module that misbehaves on request, so the host's
+//! sandbox can be shown to fail closed. By request path:
+//! `/trap` panics (a trap), `/loop` never returns (the deadline),
+//! `/grow` allocates without bound (the memory cap); anything else is a
+//! plain `forbidden` deny. It never allows.
+
+#[cfg(target_arch = "wasm32")]
+mod component {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "authorizer",
+    });
+
+    use tollgate::authorizer::types as wit;
+
+    struct Misbehaving;
+    export!(Misbehaving);
+
+    impl Guest for Misbehaving {
+        fn configure(_config: String) -> Result<wit::Manifest, wit::ConfigError> {
+            Ok(wit::Manifest {
+                issuers: Vec::new(),
+            })
+        }
+
+        fn authorize(request: wit::Request) -> wit::Decision {
+            match request.path.as_str() {
+                "/trap" => panic!("asked to trap"),
+                "/loop" => {
+                    let mut n: u64 = 0;
+                    loop {
+                        n = std::hint::black_box(n.wrapping_add(1));
+                    }
+                }
+                "/grow" => {
+                    let mut hoard: Vec<Vec<u8>> = Vec::new();
+                    loop {
+                        hoard.push(vec![1u8; 1 << 20]);
+                        std::hint::black_box(&hoard);
+                    }
+                }
+                _ => wit::Decision::Deny(wit::Deny {
+                    reason: wit::DenyReason::Forbidden,
+                    status: wit::DenyStatus::Forbidden,
+                    detail: "the misbehaving module behaved".into(),
+                }),
+            }
+        }
+    }
+}

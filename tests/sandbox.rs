@@ -1,0 +1,113 @@
+//! The sandbox fails closed: a trap, a runaway loop or unbounded memory in a
+//! module is an `internal-error` outcome (never an allow or a deny), the
+//! failed instance is replaced, and the next request still works.
+
+use std::time::{Duration, Instant};
+
+use tollgate::model::{Decision, DenyReason, Request};
+use tollgate::{Authorizer, ConfigBase, Limits, PolicyEngine};
+use tollgate_tests::MISBEHAVING_MODULE;
+
+fn misbehaving(limits: Limits) -> Authorizer {
+    let engine = PolicyEngine::from_bytes(MISBEHAVING_MODULE, limits).expect("misbehaving module compiles");
+    Authorizer::new(engine, "", &ConfigBase::Embedded(vec![]), "empty").expect("it configures")
+}
+
+fn ask(authorizer: &Authorizer, path: &str) -> Decision {
+    authorizer.authorize(&Request {
+        path: path.into(),
+        method: "GET".into(),
+        now: 1,
+        ..Request::default()
+    })
+}
+
+fn assert_internal_error(decision: &Decision) {
+    match decision {
+        Decision::Error { reason, .. } => assert_eq!(reason, "internal-error"),
+        other => panic!("expected an internal-error outcome, got {other:?}"),
+    }
+}
+
+fn assert_still_serves(authorizer: &Authorizer) {
+    match ask(authorizer, "/") {
+        Decision::Deny(deny) => assert_eq!(deny.reason, DenyReason::Forbidden),
+        other => panic!("the next request should get the module's normal deny, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_trap_is_an_internal_error_and_the_next_request_works() {
+    let authorizer = misbehaving(Limits::default());
+    assert_still_serves(&authorizer);
+    assert_internal_error(&ask(&authorizer, "/trap"));
+    assert_still_serves(&authorizer);
+    assert_internal_error(&ask(&authorizer, "/trap"));
+    assert_still_serves(&authorizer);
+}
+
+#[test]
+fn a_runaway_loop_hits_the_deadline() {
+    let deadline = Duration::from_millis(50);
+    let authorizer = misbehaving(Limits {
+        deadline,
+        ..Limits::default()
+    });
+    let started = Instant::now();
+    assert_internal_error(&ask(&authorizer, "/loop"));
+    let took = started.elapsed();
+    assert!(took >= deadline, "stopped before the deadline: {took:?}");
+    assert!(took < Duration::from_secs(5), "the deadline did not stop the loop in time: {took:?}");
+    assert_still_serves(&authorizer);
+}
+
+#[test]
+fn unbounded_memory_hits_the_cap() {
+    let authorizer = misbehaving(Limits {
+        memory_bytes: 16 << 20,
+        deadline: Duration::from_secs(5),
+    });
+    assert_internal_error(&ask(&authorizer, "/grow"));
+    assert_still_serves(&authorizer);
+}
+
+#[test]
+fn a_memory_cap_below_the_module_size_fails_at_setup_not_later() {
+    let engine = PolicyEngine::default_module(Limits {
+        memory_bytes: 64 << 10,
+        ..Limits::default()
+    })
+    .expect("compiles");
+    let result = Authorizer::new(engine, "", &ConfigBase::Embedded(vec![]), "empty");
+    let error = result.expect_err("a 64 KiB cap cannot hold the module");
+    assert!(error.to_string().contains("policy module failed"), "{error}");
+}
+
+#[test]
+fn garbage_is_not_a_module() {
+    let error = PolicyEngine::from_bytes(b"not wasm at all", Limits::default()).expect_err("garbage");
+    assert!(error.to_string().contains("invalid policy module"), "{error}");
+}
+
+#[test]
+fn the_default_module_imports_nothing_but_the_keys_interface() {
+    let imports = tollgate::engine::component_imports(tollgate::engine::DEFAULT_MODULE).expect("inspect");
+    assert_eq!(imports, vec!["tollgate:authorizer/keys@0.1.0".to_string()]);
+}
+
+#[test]
+fn precompiled_modules_load_and_decide_like_the_component() {
+    let cwasm = tollgate::engine::precompile(tollgate::engine::DEFAULT_MODULE).expect("precompile");
+    let engine = PolicyEngine::from_bytes(&cwasm, Limits::default()).expect("cwasm loads");
+    let authorizer = Authorizer::new(
+        engine,
+        "",
+        &ConfigBase::Embedded(vec![]),
+        "empty",
+    );
+    // The default module refuses an empty policy with a config error naming the field.
+    match authorizer {
+        Err(tollgate::SetupError::Config { field, .. }) => assert_eq!(field, "issuer"),
+        other => panic!("expected a config error, got {other:?}"),
+    }
+}
