@@ -79,6 +79,9 @@ pub struct IssuerPolicy {
     pub audiences: Vec<String>,
     /// Accepted `client_id` (or `aud`) values (any of); empty: not checked.
     pub client_ids: Vec<String>,
+    /// Explicit opt-out of audience checks (`any_audience = true`), for
+    /// issuers whose tokens carry no `aud` and no `client_id`.
+    pub any_audience: bool,
     /// Allowed signature algorithms.
     pub algorithms: Vec<Algorithm>,
     /// Clock skew tolerance for `exp`, `nbf` and `iat`, in seconds.
@@ -135,6 +138,7 @@ struct RawIssuer {
     jwks_file: Option<String>,
     audiences: Option<Vec<String>>,
     client_ids: Option<Vec<String>>,
+    any_audience: Option<bool>,
     algorithms: Option<Vec<String>>,
     leeway_seconds: Option<i64>,
     require_exp: Option<bool>,
@@ -532,11 +536,19 @@ fn parse_issuer(table: &toml::Table, path: &str) -> Result<IssuerPolicy, ConfigE
     let algorithms = parse_algorithms(raw.algorithms, &format!("{path}.algorithms"))?;
     let audiences = string_list(raw.audiences, &format!("{path}.audiences"), "audience")?;
     let client_ids = string_list(raw.client_ids, &format!("{path}.client_ids"), "client id")?;
-    if audiences.is_empty() && client_ids.is_empty() {
+    let any_audience = raw.any_audience.unwrap_or(false);
+    if any_audience && !(audiences.is_empty() && client_ids.is_empty()) {
+        return Err(err(
+            format!("{path}.any_audience"),
+            "`any_audience = true` contradicts the configured `audiences`/`client_ids`; remove one of them",
+        ));
+    }
+    if audiences.is_empty() && client_ids.is_empty() && !any_audience {
         return Err(err(
             format!("{path}.audiences"),
             "neither `audiences` nor `client_ids` is set, so any token of this issuer would be accepted \
-             for any API; write audiences = [\"your-api\"] (or client_ids = [\"...\"] for Cognito access tokens)",
+             for any API; write audiences = [\"your-api\"] (or client_ids = [\"...\"] for Cognito access \
+             tokens), or any_audience = true if this issuer's tokens really are for every API",
         ));
     }
 
@@ -664,6 +676,7 @@ fn parse_issuer(table: &toml::Table, path: &str) -> Result<IssuerPolicy, ConfigE
         jwks_file,
         audiences,
         client_ids,
+        any_audience,
         algorithms,
         leeway_seconds,
         require_exp: raw.require_exp.unwrap_or(true),
@@ -713,6 +726,18 @@ fn parse_secret(
                 return Err(err(
                     format!("{path}.file"),
                     "empty; write the path of the file holding the secret",
+                ));
+            }
+            if file != file.trim() {
+                return Err(err(
+                    format!("{path}.file"),
+                    "starts or ends with white space; write the path exactly",
+                ));
+            }
+            if file.starts_with("env:") {
+                return Err(err(
+                    format!("{path}.file"),
+                    "looks like an environment variable; write env = \"NAME\" instead of file = \"env:NAME\"",
                 ));
             }
             file
@@ -1150,6 +1175,31 @@ algorithm = "HS512"
                 &MINIMAL.replace("audiences = [\"orders-api\"]", "client_ids = [\"c\"]")
             )
             .is_ok()
+        );
+        // Secret file locations that would be misread.
+        let hmac = "[[issuer]]\nissuer = \"i\"\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]\n[[issuer.secrets]]\nalgorithm = \"HS256\"\n";
+        error_at(
+            &format!("{hmac}file = \"env:SECRET\"\n"),
+            "issuer[0].secrets[0].file",
+        );
+        error_at(
+            &format!("{hmac}file = \" secret.txt\"\n"),
+            "issuer[0].secrets[0].file",
+        );
+        assert!(Policy::from_toml(&format!("{hmac}file = \"secret.txt\"\n")).is_ok());
+        // The explicit opt-out, and its contradiction with audiences.
+        let open = Policy::from_toml(
+            &MINIMAL.replace("audiences = [\"orders-api\"]", "any_audience = true"),
+        )
+        .expect("any_audience alone is valid");
+        assert!(open.issuers()[0].any_audience);
+        assert!(open.issuers()[0].audiences.is_empty());
+        error_at(
+            &MINIMAL.replace(
+                "audiences = [\"orders-api\"]",
+                "audiences = [\"a\"]\nany_audience = true",
+            ),
+            "issuer[0].any_audience",
         );
         error_at(
             &MINIMAL.replace("[\"orders-api\"]", "[\"a\", \"\"]"),

@@ -12,7 +12,7 @@ use tollgate_keys::Algorithm;
 use tollgate_keys::mint::SigningKey;
 
 use crate::engine::{self, Limits, PolicyEngine};
-use crate::model::{Decision, DenyStatus, Request, TokenSource};
+use crate::model::{Decision, Request, TokenSource};
 use crate::{Authorizer, SetupError};
 
 /// Exit code for an allow.
@@ -268,7 +268,7 @@ fn check(args: &CheckArgs) -> Result<u8, CliError> {
 }
 
 /// The decision as the JSON the CLI prints: `allow`, `reason`, `principal`,
-/// `status` (200/401/403/500 as an HTTP front door would answer) and details.
+/// `status` (200/401/403/503/500 as an HTTP front door would answer) and details.
 pub fn decision_json(decision: &Decision) -> Value {
     match decision {
         Decision::Allow(allow) => json!({
@@ -286,7 +286,7 @@ pub fn decision_json(decision: &Decision) -> Value {
         }),
         Decision::Deny(deny) => json!({
             "allow": false,
-            "status": match deny.status { DenyStatus::Unauthenticated => 401, DenyStatus::Forbidden => 403 },
+            "status": deny.http_status(),
             "reason": deny.reason.as_str(),
             "principal": Value::Null,
             "detail": deny.detail,

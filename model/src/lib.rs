@@ -257,6 +257,17 @@ pub struct Deny {
 }
 
 impl Deny {
+    /// The HTTP status a server front door answers: 401 or 403 as the deny's
+    /// status says, except `keys-unavailable`, which is the host's trouble
+    /// rather than the client's: 503.
+    pub fn http_status(&self) -> u16 {
+        match (self.reason, self.status) {
+            (DenyReason::KeysUnavailable, _) => 503,
+            (_, DenyStatus::Unauthenticated) => 401,
+            (_, DenyStatus::Forbidden) => 403,
+        }
+    }
+
     /// A deny whose status follows from its reason.
     pub fn new(reason: DenyReason, detail: impl Into<String>) -> Self {
         Deny {
@@ -417,4 +428,32 @@ pub struct ConfigError {
     pub field: String,
     /// What is wrong and what to write instead.
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_status_follows_the_reason() {
+        assert_eq!(Deny::new(DenyReason::BadSignature, "").http_status(), 401);
+        assert_eq!(
+            Deny::new(DenyReason::InsufficientScope, "").http_status(),
+            403
+        );
+        assert_eq!(Deny::new(DenyReason::Forbidden, "").http_status(), 403);
+        assert_eq!(
+            Deny::new(DenyReason::KeysUnavailable, "").http_status(),
+            503
+        );
+    }
+
+    #[test]
+    fn algorithm_names_round_trip_and_none_is_absent() {
+        for alg in Algorithm::ALL {
+            assert_eq!(Algorithm::from_name(alg.name()), Some(alg));
+        }
+        assert_eq!(Algorithm::from_name("none"), None);
+        assert_eq!(Algorithm::from_name("es256"), None);
+    }
 }

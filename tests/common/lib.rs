@@ -77,3 +77,62 @@ impl Drop for ScratchDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// An authorizer on the default module for `policy`, whose file names resolve
+/// against the folder `dir` (as for a policy file stored in `dir`).
+pub fn dir_authorizer(
+    policy: &str,
+    dir: &std::path::Path,
+) -> Result<Authorizer, tollgate::SetupError> {
+    Authorizer::new(
+        default_engine(),
+        policy,
+        &ConfigBase::Dir(dir.to_path_buf()),
+        "test policy",
+    )
+}
+
+/// True for the deny reasons only the claims stage gives: the token passed
+/// parsing, the header checks, key selection and signature verification.
+///
+/// With a single configured issuer, `invalid-claims`, `missing-claim` and
+/// `wrong-issuer` are only reached after the signature verified.
+pub fn is_claims_stage(reason: tollgate::model::DenyReason) -> bool {
+    use tollgate::model::DenyReason as R;
+    matches!(
+        reason,
+        R::InvalidClaims
+            | R::MissingClaim
+            | R::Expired
+            | R::NotYetValid
+            | R::IssuedInFuture
+            | R::LifetimeTooLong
+            | R::WrongIssuer
+            | R::WrongAudience
+            | R::WrongClient
+            | R::WrongTokenUse
+            | R::InsufficientScope
+            | R::Forbidden
+    )
+}
+
+/// Unpadded base64url.
+pub fn b64url(bytes: impl AsRef<[u8]>) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decode unpadded base64url.
+pub fn b64url_decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text)
+}
+
+/// A committed test signing key, `tests/data/keys/<name>.json`.
+pub fn test_key(name: &str) -> tollgate_keys::mint::SigningKey {
+    let path = data_dir().join("keys").join(format!("{name}.json"));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    tollgate_keys::mint::SigningKey::from_json(&text)
+        .unwrap_or_else(|e| panic!("load {}: {e}", path.display()))
+}
