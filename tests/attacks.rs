@@ -48,11 +48,13 @@
 //! - `token`: a template for the final token; default `{h}.{p}.{s}` (the
 //!   signed segments). Also `{h_pad}`, `{p_pad}`, `{s_pad}` (with `=`
 //!   padding), `{s_std}` (standard base64 alphabet, `+` `/`),
+//!   `{s_zero_prefixed}` (a zero byte before the signature), `{s_der}` (an
+//!   ECDSA signature re-encoded as ASN.1 DER),
 //!   `{repeat:TEXT:N}`, and `{{` `}}` for literal braces.
 //! - `source`: `bearer` (`Authorization: Bearer <token>`, the default),
 //!   `raw` (a bare credential), `header:<template>` (the whole header value,
 //!   with `{token}` and the placeholders above), `two-headers` (two Bearer
-//!   headers), `bearer+raw`, or `none` (no credential).
+//!   headers), `two-raw`, `bearer+raw`, or `none` (no credential).
 //! - `expect`: `allow` or a deny reason (`bad-signature`, ...).
 //!   `expect_principal` / `expect_issuer` check an allow further.
 //!
@@ -76,7 +78,6 @@ use tollgate_tests::{ScratchDir, b64url, b64url_decode, dir_authorizer, test_key
 /// The fixed decision time.
 const NOW: i64 = 1_750_000_000;
 const ISSUER: &str = "https://issuer.example";
-const SECOND_ISSUER: &str = "https://second.example";
 const AUDIENCE: &str = "api";
 
 /// The committed keys (`tests/data/keys/<name>.json`).
@@ -543,6 +544,13 @@ fn fill(template: &str, vars: &BTreeMap<&str, String>) -> Result<String, String>
     Ok(out)
 }
 
+/// A fixed-width ECDSA `r || s` signature as an ASN.1 DER `Ecdsa-Sig-Value`
+/// (the X.509 form JWS does not use).
+fn ecdsa_der(fixed: &[u8]) -> Vec<u8> {
+    let (r, s) = fixed.split_at(fixed.len() / 2);
+    der_tlv(0x30, &[der_uint(r), der_uint(s)].concat())
+}
+
 /// Re-encode an unpadded base64url segment with `=` padding.
 fn padded(segment: &str) -> String {
     let bytes = b64url_decode(segment).unwrap_or_default();
@@ -575,6 +583,9 @@ fn build(fixture: &Fixture, case: &Case) -> Result<Request, String> {
     vars.insert("p_pad", padded(&seg.p));
     vars.insert("s_pad", padded(&seg.s));
     vars.insert("s_std", standard_alphabet(&seg.s));
+    let signature = b64url_decode(&seg.s).unwrap_or_default();
+    vars.insert("s_zero_prefixed", b64url([&[0u8][..], &signature].concat()));
+    vars.insert("s_der", b64url(ecdsa_der(&signature)));
     if let Some(other) = &case.other_claims {
         let mut claims = case.claims.clone();
         claims.extend(other.clone());
@@ -604,6 +615,10 @@ fn build(fixture: &Fixture, case: &Case) -> Result<Request, String> {
         "bearer" => vec![bearer()],
         "raw" => vec![TokenSource::Raw(token.clone())],
         "two-headers" => vec![bearer(), bearer()],
+        "two-raw" => vec![
+            TokenSource::Raw(token.clone()),
+            TokenSource::Raw(token.clone()),
+        ],
         "bearer+raw" => vec![bearer(), TokenSource::Raw(token.clone())],
         "none" => vec![],
         other => match other.strip_prefix("header:") {
@@ -704,24 +719,4 @@ fn attack_corpus() {
         files.len(),
         failures.join("\n")
     );
-}
-
-/// One-off generator for `tests/data/keys/` (to be deleted once run).
-#[test]
-#[ignore = "one-off key generator"]
-fn generate_keys() {
-    use tollgate::model::Algorithm;
-    let dir = tollgate_tests::data_dir().join("keys");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (file, alg, kid) in [
-        ("rsa-1", Algorithm::Rs256, "rsa-1"),
-        ("attacker-rsa", Algorithm::Rs256, "rsa-1"),
-        ("ec-1", Algorithm::Es256, "ec-1"),
-        ("ec-2", Algorithm::Es256, "ec-2"),
-        ("ed-1", Algorithm::EdDsa, "ed-1"),
-        ("hmac-1", Algorithm::Hs256, "hmac-1"),
-    ] {
-        let key = SigningKey::generate(alg, kid).unwrap();
-        std::fs::write(dir.join(format!("{file}.json")), key.to_json() + "\n").unwrap();
-    }
 }

@@ -130,6 +130,8 @@ fn manifest_to_wit(manifest: model::Manifest) -> wit::Manifest {
                     .into_iter()
                     .map(|source| match source {
                         KeySource::JwksFile(path) => wit::KeySource::JwksFile(path),
+                        KeySource::JwksUri(url) => wit::KeySource::JwksUri(url),
+                        KeySource::Discovery(issuer) => wit::KeySource::Discovery(issuer),
                         KeySource::Secret(s) => wit::KeySource::Secret(wit::SecretSource {
                             kid: s.kid,
                             location: s.location,

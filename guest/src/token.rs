@@ -74,9 +74,9 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, serde_jso
 }
 
 /// Decode a base64url JSON object segment (header or payload).
-pub(crate) fn decode_object(segment: &str, what: &str) -> Result<Map<String, Value>, String> {
-    let bytes = decode_b64url(segment).map_err(|_| format!("{what} is not valid base64url"))?;
-    parse_object(&bytes).map_err(|e| format!("{what} is not a JSON object: {e}"))
+/// Parse decoded bytes as a JSON object without duplicate member names.
+pub(crate) fn decode_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, String> {
+    parse_object(bytes).map_err(|e| format!("{what} is not a JSON object: {e}"))
 }
 
 fn malformed(detail: impl Into<String>) -> Deny {
@@ -189,8 +189,9 @@ pub(crate) struct Header {
 pub(crate) struct Compact<'a> {
     /// `header_b64 "." payload_b64`, the bytes the signature covers.
     pub signing_input: &'a str,
-    /// The payload segment, still encoded.
-    pub payload_b64: &'a str,
+    /// The payload bytes, base64url-decoded but not yet parsed: JSON is
+    /// read only after the signature verified (with one issuer).
+    pub payload: Vec<u8>,
     /// The decoded signature.
     pub signature: Vec<u8>,
     /// The checked header.
@@ -232,13 +233,16 @@ pub(crate) fn parse_compact<'a>(token: &'a str, limits: &Limits) -> Result<Compa
     }
     let signature =
         decode_b64url(signature_b64).map_err(|_| malformed("signature is not valid base64url"))?;
+    // A non-canonical encoding is a malformed token, whatever it signs.
+    let payload =
+        decode_b64url(payload_b64).map_err(|_| malformed("payload is not valid base64url"))?;
     let signing_len = header_b64.len() + 1 + payload_b64.len();
     let signing_input = token
         .get(..signing_len)
         .ok_or_else(|| malformed("token segments are inconsistent"))?;
     Ok(Compact {
         signing_input,
-        payload_b64,
+        payload,
         signature,
         header,
     })
@@ -435,7 +439,7 @@ mod tests {
         let token = format!("{h}.cGF5bG9hZA.c2ln");
         let c = parse_compact(&token, &limits).unwrap();
         assert_eq!(c.signing_input, format!("{h}.cGF5bG9hZA"));
-        assert_eq!(c.payload_b64, "cGF5bG9hZA");
+        assert_eq!(c.payload, b"payload");
         assert_eq!(c.signature, b"sig");
         assert_eq!(
             c.header,

@@ -35,6 +35,14 @@ pub enum SetupError {
     /// The module could not be loaded or run.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The module asked for remote keys, which this host does not fetch yet.
+    #[error(
+        "issuer {issuer}: remote key sources (jwks_uri, discovery) are not supported by this host yet; use jwks_file"
+    )]
+    RemoteKeysUnsupported {
+        /// The issuer.
+        issuer: String,
+    },
     /// An issuer's keys could not be loaded.
     #[error("issuer {issuer}: {source}")]
     Keys {
@@ -134,7 +142,9 @@ impl Authorizer {
         match instance.authorize(&bindings::request_to_wit(request)) {
             Ok(decision) => {
                 self.checkin(instance);
-                bindings::decision_from_wit(decision)
+                let decision = bindings::decision_from_wit(decision);
+                log_decision(&decision);
+                decision
             }
             Err(e) => {
                 // The instance may be in any state after a trap: drop it.
@@ -166,6 +176,22 @@ impl Authorizer {
     }
 }
 
+/// One log line per decision: outcome, reason, principal and issuer; never
+/// the token (deny details are written by the module never to contain it).
+fn log_decision(decision: &Decision) {
+    match decision {
+        Decision::Allow(allow) => {
+            tracing::info!(outcome = "allow", principal = %allow.principal, issuer = %allow.issuer, "decision")
+        }
+        Decision::Deny(deny) => {
+            tracing::info!(outcome = "deny", reason = deny.reason.as_str(), detail = %deny.detail, "decision")
+        }
+        Decision::Error { reason, message } => {
+            tracing::error!(outcome = "error", reason = %reason, message = %message, "decision")
+        }
+    }
+}
+
 fn internal_error(error: &EngineError) -> Decision {
     tracing::error!(error = %error, "policy module failed; answering internal-error");
     Decision::Error {
@@ -190,7 +216,14 @@ impl ConfigBase {
             ConfigBase::Dir(dir) => tollgate_keys::load_jwks_file(&dir.join(path)),
             ConfigBase::Embedded(files) => match files.iter().find(|(name, _)| name == path) {
                 Some((_, text)) => KeySet::from_jwks_json(text).map(|(set, _skipped)| set),
-                None => tollgate_keys::load_jwks_file(Path::new(path)),
+                None => Err(tollgate_keys::KeyError::ReadFile {
+                    what: "JWK Set",
+                    path: PathBuf::from(path),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "not among the files built into this policy",
+                    ),
+                }),
             },
         }
     }
@@ -212,6 +245,11 @@ fn load_keys(manifest: &Manifest, base: &ConfigBase, store: &KeyStore) -> Result
         for source in &needs.key_sources {
             let loaded = match source {
                 KeySource::JwksFile(path) => base.jwks(path),
+                KeySource::JwksUri(_) | KeySource::Discovery(_) => {
+                    return Err(SetupError::RemoteKeysUnsupported {
+                        issuer: needs.issuer.clone(),
+                    });
+                }
                 KeySource::Secret(SecretSource {
                     kid,
                     location,

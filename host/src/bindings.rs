@@ -244,6 +244,8 @@ pub(crate) fn manifest_from_wit(manifest: wit::Manifest) -> model::Manifest {
                     .into_iter()
                     .map(|source| match source {
                         wit::KeySource::JwksFile(path) => model::KeySource::JwksFile(path),
+                        wit::KeySource::JwksUri(url) => model::KeySource::JwksUri(url),
+                        wit::KeySource::Discovery(issuer) => model::KeySource::Discovery(issuer),
                         wit::KeySource::Secret(s) => {
                             model::KeySource::Secret(model::SecretSource {
                                 kid: s.kid,

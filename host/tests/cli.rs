@@ -136,6 +136,40 @@ fn check_denies_with_exit_1_and_a_reason() {
 }
 
 #[test]
+fn logs_are_json_lines_without_the_token_or_its_signature() {
+    let (_dir, key, config) = setup("logs");
+    let token = mint(
+        &key,
+        r#"{"iss":"https://issuer.example","sub":"erin","aud":"orders-api"}"#,
+    );
+    let tampered = format!("{}x", &token[..token.len() - 1]);
+    for (t, outcome) in [(&token, "allow"), (&tampered, "deny")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["check", "--config", &config, "--token", t])
+            .env("TOLLGATE_LOG", "debug")
+            .output()
+            .expect("run");
+        let logs = stderr(&out);
+        let lines: Vec<Value> = logs
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+            })
+            .collect();
+        assert!(
+            lines.iter().any(|l| l["fields"]["outcome"] == outcome),
+            "no {outcome} decision logged: {logs}"
+        );
+        let signature = t.rsplit('.').next().expect("segments");
+        let payload = t.split('.').nth(1).expect("segments");
+        assert!(
+            !logs.contains(signature) && !logs.contains(payload),
+            "token material in logs: {logs}"
+        );
+    }
+}
+
+#[test]
 fn check_reads_the_token_from_stdin() {
     use std::io::Write;
     let (_dir, key, config) = setup("stdin");

@@ -385,6 +385,10 @@ pub trait KeyRing {
 pub enum KeySource {
     /// A local JWK Set file (path as written in the config).
     JwksFile(String),
+    /// A remote JWK Set URL.
+    JwksUri(String),
+    /// OIDC discovery from this issuer URL.
+    Discovery(String),
     /// A local HMAC secret.
     Secret(SecretSource),
 }
