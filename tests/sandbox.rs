@@ -132,3 +132,34 @@ fn precompiled_modules_load_and_decide_like_the_component() {
         other => panic!("expected a config error, got {other:?}"),
     }
 }
+
+#[test]
+fn the_host_observes_the_modules_key_lookup_misses() {
+    let key = tollgate_tests::test_key("ec-1");
+    let policy = "[[issuer]]\nissuer = \"https://i.example\"\njwks_file = \"jwks.json\"\naudiences = [\"a\"]\nalgorithms = [\"ES256\"]\n";
+    let authorizer = tollgate_tests::authorizer(policy, &[("jwks.json", key.jwks().to_string())]);
+    let claims = serde_json::json!({"iss": "https://i.example", "sub": "s", "aud": "a", "exp": 2_000_000_000});
+    let mut header = serde_json::Map::new();
+    header.insert("kid".into(), serde_json::json!("rotated-in"));
+    let token = key.sign_jwt(&claims, Some(&header)).expect("sign");
+    let (decision, misses) =
+        authorizer.authorize_observed(&tollgate_tests::bearer_request(&token, 1_700_000_000));
+    match decision {
+        Decision::Deny(deny) => assert_eq!(deny.reason, DenyReason::UnknownKey),
+        other => panic!("expected unknown-key, got {other:?}"),
+    }
+    assert_eq!(
+        misses,
+        vec![tollgate::KeyMiss {
+            issuer: "https://i.example".into(),
+            kid: Some("rotated-in".into()),
+            error: tollgate::model::LookupError::UnknownKey,
+        }]
+    );
+    // A hit records nothing.
+    let good = key.sign_jwt(&claims, None).expect("sign");
+    let (decision, misses) =
+        authorizer.authorize_observed(&tollgate_tests::bearer_request(&good, 1_700_000_000));
+    assert!(matches!(decision, Decision::Allow(_)), "{decision:?}");
+    assert!(misses.is_empty());
+}

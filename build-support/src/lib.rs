@@ -38,13 +38,12 @@ pub fn build_component(
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     let embedded = out_dir.join(out_name);
 
-    ensure_target()?;
-
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target_dir = match env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir).join("wasm-guest"),
         None => workspace_root.join("target").join("wasm-guest"),
     };
+    ensure_target(&target_dir)?;
     let mut build = Command::new(cargo);
     build
         .current_dir(workspace_root)
@@ -72,14 +71,22 @@ pub fn build_component(
     Ok(embedded)
 }
 
-/// Install the wasm32-wasip2 standard library for the active toolchain when missing.
-fn ensure_target() -> Result<(), Box<dyn Error>> {
+/// Install the wasm32-wasip2 standard library for the active toolchain when
+/// missing. Several build scripts may get here at once (the host's and the
+/// tests'), so the install runs under a file lock and re-checks after it.
+fn ensure_target(lock_dir: &Path) -> Result<(), Box<dyn Error>> {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot = Command::new(&rustc)
         .args(["--print", "sysroot"])
         .output()
         .map_err(|e| format!("cannot run {rustc} --print sysroot: {e}"))?;
     let sysroot = PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
+    if has_target(&sysroot) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(lock_dir)?;
+    let lock = std::fs::File::create(lock_dir.join(".rustup-target-add.lock"))?;
+    lock.lock()?;
     if has_target(&sysroot) {
         return Ok(());
     }

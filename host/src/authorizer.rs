@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tollgate_keys::{KeySet, KeyStore, VerificationKey};
 
-use crate::bindings;
+use crate::bindings::{self, KeyMiss};
 use crate::engine::{EngineError, Instance, PolicyEngine};
 use crate::model::{Decision, KeySource, Manifest, Request, SecretSource};
 
@@ -135,20 +135,28 @@ impl Authorizer {
     /// [`Decision::Error`] with reason `internal-error`, the failed instance
     /// is dropped, and the next call gets a freshly configured one.
     pub fn authorize(&self, request: &Request) -> Decision {
+        self.authorize_observed(request).0
+    }
+
+    /// Like [`Authorizer::authorize`], and also returns the key lookups that
+    /// missed while deciding (an unknown `kid`, or an issuer whose keys are
+    /// unavailable), so a caller that can fetch keys knows which issuer to
+    /// refresh before asking once more.
+    pub fn authorize_observed(&self, request: &Request) -> (Decision, Vec<KeyMiss>) {
         let mut instance = match self.checkout() {
             Ok(instance) => instance,
-            Err(e) => return internal_error(&e),
+            Err(e) => return (internal_error(&e), Vec::new()),
         };
         match instance.authorize(&bindings::request_to_wit(request)) {
-            Ok(decision) => {
+            Ok((decision, misses)) => {
                 self.checkin(instance);
                 let decision = bindings::decision_from_wit(decision);
                 log_decision(&decision);
-                decision
+                (decision, misses)
             }
             Err(e) => {
                 // The instance may be in any state after a trap: drop it.
-                internal_error(&e)
+                (internal_error(&e), Vec::new())
             }
         }
     }

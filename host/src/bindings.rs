@@ -27,12 +27,25 @@ pub(crate) use generated::{Authorizer, AuthorizerPre};
 /// A key the guest holds a handle to: a shared reference into the key cache.
 pub struct KeyHandle(Arc<VerificationKey>);
 
-/// Per-store state: the resource table for key handles, the memory limiter
-/// and the shared key cache.
+/// A key lookup the module made that found nothing usable: the host may
+/// refresh that issuer's keys (rate-limited) and ask the module once more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMiss {
+    /// The issuer whose keys were asked for.
+    pub issuer: String,
+    /// The `kid` asked for (`None`: the token had none).
+    pub kid: Option<String>,
+    /// Why the lookup failed.
+    pub error: model::LookupError,
+}
+
+/// Per-store state: the resource table for key handles, the memory limiter,
+/// the shared key cache and the lookups that missed during the current call.
 pub(crate) struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) limits: StoreLimits,
     pub(crate) keys: Arc<KeyStore>,
+    pub(crate) misses: Vec<KeyMiss>,
 }
 
 impl HostState {
@@ -47,9 +60,13 @@ impl HostState {
                 .trap_on_grow_failure(true)
                 .build(),
             keys,
+            misses: Vec::new(),
         }
     }
 }
+
+/// A module can look up many times per call; the host needs only the first few.
+const MAX_RECORDED_MISSES: usize = 4;
 
 impl wit_keys::Host for HostState {
     fn lookup(
@@ -60,6 +77,13 @@ impl wit_keys::Host for HostState {
         let found = match self.keys.lookup(&issuer, kid.as_deref()) {
             Ok(found) => found,
             Err(e) => {
+                if self.misses.len() < MAX_RECORDED_MISSES {
+                    self.misses.push(KeyMiss {
+                        issuer,
+                        kid,
+                        error: e,
+                    });
+                }
                 return Ok(Err(match e {
                     tollgate_keys::LookupError::UnknownIssuer => {
                         wit_keys::LookupError::UnknownIssuer

@@ -215,15 +215,24 @@ impl Instance {
             .map_err(EngineError::Trap)
     }
 
-    /// Call `authorize`.
+    /// Call `authorize`; also returns the key lookups that missed during the call.
     pub(crate) fn authorize(
         &mut self,
         request: &crate::bindings::wit::Request,
-    ) -> Result<crate::bindings::wit::Decision, EngineError> {
+    ) -> Result<
+        (
+            crate::bindings::wit::Decision,
+            Vec<crate::bindings::KeyMiss>,
+        ),
+        EngineError,
+    > {
         self.store.set_epoch_deadline(self.deadline_ticks);
-        self.bindings
+        self.store.data_mut().misses.clear();
+        let decision = self
+            .bindings
             .call_authorize(&mut self.store, request)
-            .map_err(EngineError::Trap)
+            .map_err(EngineError::Trap)?;
+        Ok((decision, std::mem::take(&mut self.store.data_mut().misses)))
     }
 }
 

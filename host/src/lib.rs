@@ -14,6 +14,7 @@ pub mod engine;
 pub mod logging;
 
 pub use authorizer::{Authorizer, ConfigBase, SetupError};
+pub use bindings::KeyMiss;
 pub use engine::{Limits, PolicyEngine};
 /// The request, decision and manifest types shared with the policy module.
 pub use tollgate_model as model;
