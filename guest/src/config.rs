@@ -75,6 +75,10 @@ pub struct IssuerPolicy {
     pub issuer: String,
     /// Local JWK Set file, as written in the config.
     pub jwks_file: Option<String>,
+    /// Remote JWK Set URL (`https://`, or `http://` on a loopback host).
+    pub jwks_uri: Option<String>,
+    /// OIDC discovery from the issuer URL (`discovery = true`).
+    pub discovery: bool,
     /// Accepted `aud` values (any of); empty: `aud` not checked.
     pub audiences: Vec<String>,
     /// Accepted `client_id` (or `aud`) values (any of); empty: not checked.
@@ -136,6 +140,8 @@ struct RawLimits {
 struct RawIssuer {
     issuer: Option<String>,
     jwks_file: Option<String>,
+    jwks_uri: Option<String>,
+    discovery: Option<bool>,
     audiences: Option<Vec<String>>,
     client_ids: Option<Vec<String>>,
     any_audience: Option<bool>,
@@ -351,6 +357,12 @@ impl Policy {
                     if let Some(path) = &issuer.jwks_file {
                         key_sources.push(KeySource::JwksFile(path.clone()));
                     }
+                    if let Some(url) = &issuer.jwks_uri {
+                        key_sources.push(KeySource::JwksUri(url.clone()));
+                    }
+                    if issuer.discovery {
+                        key_sources.push(KeySource::Discovery(issuer.issuer.clone()));
+                    }
                     key_sources.extend(issuer.secrets.iter().map(|s| {
                         KeySource::Secret(SecretSource {
                             kid: s.kid.clone(),
@@ -532,6 +544,56 @@ fn parse_issuer(table: &toml::Table, path: &str) -> Result<IssuerPolicy, ConfigE
         }
         other => other,
     };
+    let jwks_uri = match raw.jwks_uri {
+        Some(url) => {
+            check_key_url(&url).map_err(|reason| {
+                err(
+                    format!("{path}.jwks_uri"),
+                    format!(
+                        "`{}` is not a usable JWK Set URL: {reason}",
+                        quoted_prefix(&url)
+                    ),
+                )
+            })?;
+            Some(url)
+        }
+        None => None,
+    };
+    let discovery = raw.discovery.unwrap_or(false);
+    let sources: Vec<&str> = [
+        ("jwks_file", jwks_file.is_some()),
+        ("jwks_uri", jwks_uri.is_some()),
+        ("discovery", discovery),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    if let [first, second, ..] = sources.as_slice() {
+        return Err(err(
+            format!("{path}.{second}"),
+            format!(
+                "`{first}` and `{second}` are both set; an issuer has exactly one key source: \
+                 keep one of jwks_file, jwks_uri and discovery = true"
+            ),
+        ));
+    }
+    if discovery {
+        let reason = check_key_url(&issuer).err().or_else(|| {
+            issuer
+                .contains('?')
+                .then(|| String::from("it has a query, which an OIDC issuer URL never has"))
+        });
+        if let Some(reason) = reason {
+            return Err(err(
+                format!("{path}.discovery"),
+                format!(
+                    "discovery = true reads <issuer>/.well-known/openid-configuration, so `issuer` must be \
+                     an https URL, but `{}` is not: {reason}; write jwks_uri = \"https://...\" instead",
+                    quoted_prefix(&issuer)
+                ),
+            ));
+        }
+    }
 
     let algorithms = parse_algorithms(raw.algorithms, &format!("{path}.algorithms"))?;
     let audiences = string_list(raw.audiences, &format!("{path}.audiences"), "audience")?;
@@ -660,13 +722,14 @@ fn parse_issuer(table: &toml::Table, path: &str) -> Result<IssuerPolicy, ConfigE
         ));
     }
     if let Some(alg) = algorithms.iter().find(|a| !a.is_symmetric())
-        && jwks_file.is_none()
+        && sources.is_empty()
     {
         return Err(err(
             format!("{path}.jwks_file"),
             format!(
                 "`algorithms` lists {alg} but no key source for it is configured; \
-                 write jwks_file = \"path/to/jwks.json\" or remove {alg}"
+                 write jwks_file = \"path/to/jwks.json\", jwks_uri = \"https://issuer.example/jwks.json\" \
+                 or discovery = true, or remove {alg}"
             ),
         ));
     }
@@ -674,6 +737,8 @@ fn parse_issuer(table: &toml::Table, path: &str) -> Result<IssuerPolicy, ConfigE
     Ok(IssuerPolicy {
         issuer,
         jwks_file,
+        jwks_uri,
+        discovery,
         audiences,
         client_ids,
         any_audience,
@@ -689,6 +754,117 @@ fn parse_issuer(table: &toml::Table, path: &str) -> Result<IssuerPolicy, ConfigE
         context_claims,
         secrets,
     })
+}
+
+/// At most 64 characters of an untrusted string, for error messages.
+fn quoted_prefix(text: &str) -> String {
+    let mut cut: String = text.chars().take(64).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+/// The shape of a URL keys may be fetched from: `https://host[:port][/path][?query]`,
+/// or `http://` when the host is loopback (`127.0.0.0/8`, `localhost`, `[::1]`).
+/// No user name or password, no fragment. (The host checks it again when it
+/// fetches.)
+pub fn check_key_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Err(String::from("it is empty"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(String::from(
+            "it contains white space or control characters",
+        ));
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(String::from(
+            "it is not an absolute URL; write https://host/path",
+        ));
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    if tail.contains('#') {
+        return Err(String::from("it has a #fragment; remove it"));
+    }
+    if authority.contains('@') {
+        return Err(String::from(
+            "it carries a user name or password; credentials do not belong in a key URL",
+        ));
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => {
+            let Some((inside, after)) = bracketed.split_once(']') else {
+                return Err(String::from("its IPv6 host has no closing `]`"));
+            };
+            if inside.is_empty()
+                || !inside
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+            {
+                return Err(String::from("its IPv6 host is not an address"));
+            }
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or_else(|| {
+                    String::from("unexpected text after its IPv6 host; write [addr]:port")
+                })?),
+            };
+            (&authority[..inside.len() + 2], port)
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(String::from("it has no host; write https://host/path"));
+    }
+    if !host.starts_with('[')
+        && !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(format!(
+            "its host `{}` is not a host name or address",
+            quoted_prefix(host)
+        ));
+    }
+    if let Some(port) = port
+        && !(port.chars().all(|c| c.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0))
+    {
+        return Err(format!(
+            "its port `{}` is not a number from 1 to 65535",
+            quoted_prefix(port)
+        ));
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(host) => Ok(()),
+        "http" => Err(String::from(
+            "plain http is only allowed for a loopback host (127.0.0.0/8, localhost, [::1]); use https",
+        )),
+        _ => Err(format!(
+            "the scheme `{}` is not allowed; use https",
+            quoted_prefix(scheme)
+        )),
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") || host == "[::1]" {
+        return true;
+    }
+    let octets: Vec<&str> = host.split('.').collect();
+    octets.len() == 4
+        && octets[0] == "127"
+        && octets.iter().all(|o| {
+            !o.is_empty()
+                && o.len() <= 3
+                && o.chars().all(|c| c.is_ascii_digit())
+                && o.parse::<u8>().is_ok()
+        })
 }
 
 fn parse_secret(
@@ -1140,6 +1316,117 @@ algorithm = "HS512"
         error_at(
             &MINIMAL.replace("keys/jwks.json", ""),
             "issuer[0].jwks_file",
+        );
+    }
+
+    #[test]
+    fn remote_key_sources() {
+        let without_file = MINIMAL.replace("jwks_file = \"keys/jwks.json\"\n", "");
+        let with = |extra: &str| format!("{without_file}{extra}\n");
+
+        // jwks_uri: emitted as JwksUri, secrets after it.
+        let text = with(
+            "jwks_uri = \"https://issuer.example/.well-known/jwks.json\"\n\
+             [[issuer.secrets]]\nenv = \"S\"\nalgorithm = \"HS256\"",
+        )
+        .replace("[\"RS256\"]", "[\"RS256\", \"HS256\"]");
+        let p = Policy::from_toml(&text).unwrap();
+        assert_eq!(
+            p.issuers()[0].jwks_uri.as_deref(),
+            Some("https://issuer.example/.well-known/jwks.json")
+        );
+        assert!(!p.issuers()[0].discovery);
+        let sources = &p.manifest().issuers[0].key_sources;
+        assert_eq!(
+            sources[0],
+            KeySource::JwksUri(String::from("https://issuer.example/.well-known/jwks.json"))
+        );
+        assert!(matches!(sources[1], KeySource::Secret(_)));
+        assert_eq!(sources.len(), 2);
+
+        // discovery = true: emitted as Discovery(issuer).
+        let p = Policy::from_toml(&with("discovery = true")).unwrap();
+        assert!(p.issuers()[0].discovery);
+        assert_eq!(
+            p.manifest().issuers[0].key_sources,
+            vec![KeySource::Discovery(String::from("https://issuer.example"))]
+        );
+        // discovery = false is no key source.
+        let e = error_at(&with("discovery = false"), "issuer[0].jwks_file");
+        assert!(e.message.contains("jwks_uri"), "{}", e.message);
+        assert!(e.message.contains("discovery = true"), "{}", e.message);
+
+        // Loopback http is fine (tests, sidecars); other http is not.
+        for ok in [
+            "http://127.0.0.1:8080/jwks.json",
+            "http://127.1.2.3/jwks.json",
+            "http://localhost/jwks.json",
+            "http://[::1]:9000/jwks.json",
+            "HTTPS://issuer.example:8443/keys?tenant=a",
+        ] {
+            let p = Policy::from_toml(&with(&format!("jwks_uri = \"{ok}\"")))
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert_eq!(p.issuers()[0].jwks_uri.as_deref(), Some(ok));
+        }
+        for (bad, why) in [
+            ("http://issuer.example/jwks.json", "loopback"),
+            ("http://10.0.0.1/jwks.json", "loopback"),
+            ("http://128.0.0.1/jwks.json", "loopback"),
+            ("http://127.0.0.256/jwks.json", "loopback"),
+            ("http://localhost.evil.example/jwks.json", "loopback"),
+            ("ftp://issuer.example/jwks.json", "scheme"),
+            ("file:///etc/jwks.json", "no host"),
+            ("issuer.example/jwks.json", "absolute"),
+            ("", "empty"),
+            ("https://issuer.example/jwks.json ", "white space"),
+            ("https://user:pw@issuer.example/jwks.json", "password"),
+            ("https://issuer.example/jwks.json#k", "fragment"),
+            ("https://issuer.example:0/jwks.json", "port"),
+            ("https://issuer.example:99999/jwks.json", "port"),
+            ("https://issuer.example:x/jwks.json", "port"),
+            ("https://[::1/jwks.json", "]"),
+            ("https://iss%uer.example/", "host"),
+        ] {
+            let e = error_at(
+                &with(&format!("jwks_uri = \"{bad}\"")),
+                "issuer[0].jwks_uri",
+            );
+            assert!(e.message.contains(why), "{bad}: {}", e.message);
+        }
+        error_at(&with("jwks_uri = 5"), "issuer[0].jwks_uri");
+        error_at(&with("discovery = \"yes\""), "issuer[0].discovery");
+
+        // Exactly one key source kind.
+        let e = error_at(
+            &minimal("jwks_uri = \"https://issuer.example/jwks.json\""),
+            "issuer[0].jwks_uri",
+        );
+        assert!(e.message.contains("jwks_file"), "{}", e.message);
+        error_at(&minimal("discovery = true"), "issuer[0].discovery");
+        error_at(
+            &with("jwks_uri = \"https://issuer.example/jwks.json\"\ndiscovery = true"),
+            "issuer[0].discovery",
+        );
+
+        // Discovery needs an https (or loopback http) issuer URL.
+        for issuer in [
+            "urn:example:batch",
+            "http://issuer.example",
+            "https://issuer.example/?x=1",
+            "https://issuer.example/#x",
+        ] {
+            let e = error_at(
+                &with("discovery = true").replace("https://issuer.example", issuer),
+                "issuer[0].discovery",
+            );
+            assert!(e.message.contains("jwks_uri"), "{}", e.message);
+        }
+        assert!(
+            Policy::from_toml(
+                &with("discovery = true")
+                    .replace("https://issuer.example", "http://127.0.0.1:8080/realms/x")
+            )
+            .is_ok()
         );
     }
 

@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use tollgate_jwks::{IssuerKeys, RemoteSource};
 use tollgate_keys::{KeySet, KeyStore, VerificationKey};
 
 use crate::bindings::{self, KeyMiss};
 use crate::engine::{EngineError, Instance, PolicyEngine};
-use crate::model::{Decision, KeySource, Manifest, Request, SecretSource};
+use crate::model::{Decision, IssuerNeeds, KeySource, Manifest, Request, SecretSource};
 
 /// Failures to set up an authorizer (all before serving any request).
 #[derive(Debug, thiserror::Error)]
@@ -35,14 +36,27 @@ pub enum SetupError {
     /// The module could not be loaded or run.
     #[error(transparent)]
     Engine(#[from] EngineError),
-    /// The module asked for remote keys, which this host does not fetch yet.
+    /// The module asked for remote keys, which the synchronous
+    /// [`Authorizer::new`] does not fetch: use [`crate::Gate`].
     #[error(
-        "issuer {issuer}: remote key sources (jwks_uri, discovery) are not supported by this host yet; use jwks_file"
+        "issuer {issuer}: remote key sources (jwks_uri, discovery) need the async host (tollgate::Gate), not Authorizer::new"
     )]
     RemoteKeysUnsupported {
         /// The issuer.
         issuer: String,
     },
+    /// The module asked for more than one remote key source for one issuer.
+    #[error(
+        "issuer {issuer}: more than one remote key source (jwks_uri, discovery); configure exactly one"
+    )]
+    MultipleRemoteSources {
+        /// The issuer.
+        issuer: String,
+    },
+    /// The remote key manager could not be set up (a refused URL, settings,
+    /// the HTTP client).
+    #[error(transparent)]
+    RemoteKeys(#[from] tollgate_jwks::SetupError),
     /// An issuer's keys could not be loaded.
     #[error("issuer {issuer}: {source}")]
     Keys {
@@ -73,29 +87,41 @@ impl std::fmt::Debug for Authorizer {
 impl Authorizer {
     /// Read the policy document at `path` (relative key paths resolve against
     /// its folder), configure `engine`'s module with it and load the keys.
+    /// Local keys only: for `jwks_uri` / `discovery` use [`crate::Gate`].
     pub fn from_config_file(engine: Arc<PolicyEngine>, path: &Path) -> Result<Self, SetupError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SetupError::ReadConfig {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        Self::new(
-            engine,
-            &text,
-            &ConfigBase::Dir(base),
-            &path.display().to_string(),
-        )
+        let (text, base, origin) = read_config(path)?;
+        Self::new(engine, &text, &base, &origin)
     }
 
     /// Configure `engine`'s module with the policy document `config`; key
     /// files are resolved against `base`; `origin` names the document in errors.
+    /// Local keys only: a remote key source is
+    /// [`SetupError::RemoteKeysUnsupported`] (use [`crate::Gate`]).
     pub fn new(
         engine: Arc<PolicyEngine>,
         config: &str,
         base: &ConfigBase,
+        origin: &str,
+    ) -> Result<Self, SetupError> {
+        let authorizer = Self::configure(engine, config, origin)?;
+        for needs in &authorizer.manifest.issuers {
+            let keys = issuer_keys(needs, base)?;
+            if keys.remote.is_some() {
+                return Err(SetupError::RemoteKeysUnsupported {
+                    issuer: needs.issuer.clone(),
+                });
+            }
+            tracing::info!(issuer = %needs.issuer, keys = keys.local.len(), "loaded issuer keys");
+            authorizer.keys.set_keys(&needs.issuer, keys.local);
+        }
+        Ok(authorizer)
+    }
+
+    /// Configure the module with `config`, with an empty key store (the
+    /// caller fills it).
+    pub(crate) fn configure(
+        engine: Arc<PolicyEngine>,
+        config: &str,
         origin: &str,
     ) -> Result<Self, SetupError> {
         let keys = Arc::new(KeyStore::new());
@@ -110,7 +136,6 @@ impl Authorizer {
                 });
             }
         };
-        load_keys(&manifest, base, &keys)?;
         Ok(Authorizer {
             engine,
             config: config.to_string(),
@@ -246,40 +271,66 @@ impl ConfigBase {
     }
 }
 
-/// Load every issuer's local key sources into `store`.
-fn load_keys(manifest: &Manifest, base: &ConfigBase, store: &KeyStore) -> Result<(), SetupError> {
-    for needs in &manifest.issuers {
-        let mut set = KeySet::default();
-        for source in &needs.key_sources {
-            let loaded = match source {
-                KeySource::JwksFile(path) => base.jwks(path),
-                KeySource::JwksUri(_) | KeySource::Discovery(_) => {
-                    return Err(SetupError::RemoteKeysUnsupported {
+/// Read a policy document: its text, the folder its key paths resolve
+/// against, and its name for errors.
+pub(crate) fn read_config(path: &Path) -> Result<(String, ConfigBase, String), SetupError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SetupError::ReadConfig {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok((text, ConfigBase::Dir(base), path.display().to_string()))
+}
+
+/// One issuer's keys as the manifest asks: local key sources (JWK Set files,
+/// secrets) loaded now, and its remote source (at most one), not fetched.
+pub(crate) fn issuer_keys(
+    needs: &IssuerNeeds,
+    base: &ConfigBase,
+) -> Result<IssuerKeys, SetupError> {
+    let mut local = KeySet::default();
+    let mut remote = None;
+    for source in &needs.key_sources {
+        let loaded = match source {
+            KeySource::JwksFile(path) => base.jwks(path),
+            KeySource::JwksUri(url) | KeySource::Discovery(url) => {
+                if remote.is_some() {
+                    return Err(SetupError::MultipleRemoteSources {
                         issuer: needs.issuer.clone(),
                     });
                 }
-                KeySource::Secret(SecretSource {
-                    kid,
-                    location,
-                    encoding,
-                    algorithm,
-                }) => base.secret(location, encoding).and_then(|secret| {
-                    VerificationKey::from_secret(&secret, kid.clone(), *algorithm)
-                        .map(|key| KeySet::new(vec![Arc::new(key)]))
-                }),
-            };
-            match loaded {
-                Ok(keys) => set.merge(keys),
-                Err(source) => {
-                    return Err(SetupError::Keys {
-                        issuer: needs.issuer.clone(),
-                        source,
-                    });
-                }
+                remote = Some(match source {
+                    KeySource::Discovery(_) => RemoteSource::Discovery(url.clone()),
+                    _ => RemoteSource::JwksUri(url.clone()),
+                });
+                continue;
+            }
+            KeySource::Secret(SecretSource {
+                kid,
+                location,
+                encoding,
+                algorithm,
+            }) => base.secret(location, encoding).and_then(|secret| {
+                VerificationKey::from_secret(&secret, kid.clone(), *algorithm)
+                    .map(|key| KeySet::new(vec![Arc::new(key)]))
+            }),
+        };
+        match loaded {
+            Ok(keys) => local.merge(keys),
+            Err(source) => {
+                return Err(SetupError::Keys {
+                    issuer: needs.issuer.clone(),
+                    source,
+                });
             }
         }
-        tracing::info!(issuer = %needs.issuer, keys = set.len(), "loaded issuer keys");
-        store.set_keys(&needs.issuer, set);
     }
-    Ok(())
+    Ok(IssuerKeys {
+        issuer: needs.issuer.clone(),
+        local,
+        remote,
+    })
 }

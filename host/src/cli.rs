@@ -13,7 +13,7 @@ use tollgate_keys::mint::SigningKey;
 
 use crate::engine::{self, Limits, PolicyEngine};
 use crate::model::{Decision, Request, TokenSource};
-use crate::{Authorizer, SetupError};
+use crate::{Gate, SetupError};
 
 /// Exit code for an allow.
 pub const EXIT_ALLOW: u8 = 0;
@@ -42,7 +42,8 @@ pub enum Command {
     /// Decide one request and print the decision as JSON (exit 0 allow, 1 deny,
     /// 2 usage or config error, 3 module or host failure).
     Check(CheckArgs),
-    /// Precompile a policy module for this host (same tollgate version and CPU).
+    /// Precompile a policy module for this host (same tollgate version and CPU),
+    /// or with `--target` for an architecture's baseline CPU (e.g. Lambda).
     Compile(CompileArgs),
     /// Demo signing keys.
     #[command(subcommand)]
@@ -109,6 +110,30 @@ pub struct CompileArgs {
     /// Where to write the `.cwasm`.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Precompile for this architecture's baseline CPU (a deployment target
+    /// such as Lambda) instead of this machine and its CPU features.
+    #[arg(long, value_enum)]
+    pub target: Option<CompileTarget>,
+}
+
+/// `tollgate compile --target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompileTarget {
+    /// x86_64 Linux, baseline features (Lambda x86_64).
+    #[value(name = "x86_64")]
+    X86_64,
+    /// aarch64 Linux, baseline features (Lambda arm64).
+    #[value(name = "aarch64")]
+    Aarch64,
+}
+
+impl From<CompileTarget> for engine::Target {
+    fn from(target: CompileTarget) -> Self {
+        match target {
+            CompileTarget::X86_64 => engine::Target::X86_64,
+            CompileTarget::Aarch64 => engine::Target::Aarch64,
+        }
+    }
 }
 
 /// `tollgate keys ...`.
@@ -190,6 +215,9 @@ pub enum CliError {
     /// Key or token minting failed.
     #[error(transparent)]
     Mint(#[from] tollgate_keys::mint::MintError),
+    /// The async runtime for fetching remote keys could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -203,9 +231,11 @@ pub enum CliError {
 impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) | CliError::Setup(_) | CliError::Io { .. } | CliError::Mint(_) => {
-                EXIT_USAGE
-            }
+            CliError::Usage(_)
+            | CliError::Setup(_)
+            | CliError::Io { .. }
+            | CliError::Mint(_)
+            | CliError::Runtime(_) => EXIT_USAGE,
             CliError::Engine(_) => EXIT_USAGE,
         }
     }
@@ -244,7 +274,6 @@ fn check(args: &CheckArgs) -> Result<u8, CliError> {
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
     let engine = load_engine(args.module.as_deref(), args.limits.limits())?;
-    let authorizer = Authorizer::from_config_file(engine, &args.config)?;
     let source = if token.len() > 7 && token[..7].eq_ignore_ascii_case("bearer ") {
         TokenSource::AuthorizationHeader(token)
     } else {
@@ -258,7 +287,17 @@ fn check(args: &CheckArgs) -> Result<u8, CliError> {
         now: args.now.unwrap_or_else(unix_now),
         ..Request::default()
     };
-    let decision = authorizer.authorize(&request);
+    // Remote keys (jwks_uri, discovery) are fetched at start; a one-shot
+    // process refreshes inline and leaves nothing running.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    let decision = runtime.block_on(async {
+        let gate =
+            Gate::from_config_file(engine, &args.config, tollgate_jwks::Settings::lambda()).await?;
+        Ok::<_, CliError>(gate.decide(&request).await)
+    })?;
     println!("{}", decision_json(&decision));
     Ok(match decision {
         Decision::Allow(_) => EXIT_ALLOW,
@@ -306,7 +345,7 @@ fn compile(args: &CompileArgs) -> Result<(), CliError> {
         Some(path) => std::fs::read(path).map_err(io_error(path))?,
         None => engine::DEFAULT_MODULE.to_vec(),
     };
-    let cwasm = engine::precompile(&wasm)?;
+    let cwasm = engine::precompile_for(&wasm, args.target.map(Into::into))?;
     std::fs::write(&args.output, &cwasm).map_err(io_error(&args.output))?;
     eprintln!(
         "tollgate: wrote {} ({} bytes) from a {}-byte component",

@@ -65,6 +65,16 @@ pub enum EngineError {
     /// Instantiation or a call failed (trap, deadline, memory limit).
     #[error("policy module failed: {0:#}")]
     Trap(wasmtime::Error),
+    /// This build cannot compile for the requested target architecture.
+    #[error(
+        "cannot precompile for {triple}: {error:#}. Cross-compiling needs a tollgate whose wasmtime has the `all-arch` feature; or run `tollgate compile --target` on a machine of that architecture"
+    )]
+    UnsupportedTarget {
+        /// The target triple.
+        triple: &'static str,
+        /// wasmtime's refusal.
+        error: wasmtime::Error,
+    },
 }
 
 /// The wasmtime configuration shared by compilation, precompilation and
@@ -187,7 +197,51 @@ impl PolicyEngine {
 /// Compile a component to a `.cwasm` for this host (same wasmtime version,
 /// configuration and CPU features).
 pub fn precompile(wasm: &[u8]) -> Result<Vec<u8>, EngineError> {
-    let engine = Engine::new(&wasmtime_config()).map_err(EngineError::Invalid)?;
+    precompile_for(wasm, None)
+}
+
+/// A deployment target for precompiled modules: an architecture's Linux
+/// triple with its **baseline** CPU features only, so the `.cwasm` loads on
+/// every machine of that architecture (not just on one like the build
+/// machine, whose extra features host-targeted precompiling would use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// `x86_64-unknown-linux-gnu` (Lambda `x86_64`).
+    X86_64,
+    /// `aarch64-unknown-linux-gnu` (Lambda `arm64`, Graviton).
+    Aarch64,
+}
+
+impl Target {
+    /// The target triple handed to wasmtime.
+    pub fn triple(self) -> &'static str {
+        match self {
+            Target::X86_64 => "x86_64-unknown-linux-gnu",
+            Target::Aarch64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+}
+
+/// Compile a component to a `.cwasm` with the runtime's exact
+/// [`wasmtime_config`], for `target` (baseline CPU features of that
+/// architecture) or, with `None`, for this host and its CPU.
+///
+/// Cross-compiling to another architecture needs a wasmtime built with its
+/// `all-arch` feature; without it the error says so.
+pub fn precompile_for(wasm: &[u8], target: Option<Target>) -> Result<Vec<u8>, EngineError> {
+    let mut config = wasmtime_config();
+    if let Some(target) = target {
+        config
+            .target(target.triple())
+            .map_err(EngineError::Invalid)?;
+    }
+    let engine = Engine::new(&config).map_err(|error| match target {
+        Some(target) => EngineError::UnsupportedTarget {
+            triple: target.triple(),
+            error,
+        },
+        None => EngineError::Invalid(error),
+    })?;
     engine
         .precompile_component(wasm)
         .map_err(EngineError::Invalid)

@@ -2,6 +2,8 @@
 //!
 //! - [`engine`]: compile, precompile and sandbox the module (deadline, memory cap);
 //! - [`Authorizer`]: one configured module with its keys and warm instances;
+//! - [`Gate`]: the async entry point for front doors: an authorizer whose
+//!   keys (local, `jwks_uri`, OIDC discovery) are fetched and kept fresh;
 //! - [`cli`]: the `tollgate` command line, including the demo.
 //!
 //! The host holds I/O and signature math; the module decides.
@@ -11,10 +13,14 @@ mod bindings;
 pub mod cli;
 pub mod demo;
 pub mod engine;
+pub mod gate;
 pub mod logging;
 
 pub use authorizer::{Authorizer, ConfigBase, SetupError};
 pub use bindings::KeyMiss;
 pub use engine::{Limits, PolicyEngine};
+pub use gate::Gate;
+/// Remote keys: settings, refresh modes, the key manager (`tollgate-jwks`).
+pub use tollgate_jwks as jwks;
 /// The request, decision and manifest types shared with the policy module.
 pub use tollgate_model as model;

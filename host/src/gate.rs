@@ -1,0 +1,121 @@
+//! The front-door-facing authorizer: the policy module plus keys that are
+//! fetched, cached and refreshed (local files and secrets, `jwks_uri`, OIDC
+//! discovery). Front doors call [`Gate::decide`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tollgate_jwks::{KeyManager, Settings};
+
+use crate::authorizer::{self, Authorizer, ConfigBase, SetupError};
+use crate::engine::PolicyEngine;
+use crate::model::{Decision, DenyReason, Request};
+
+/// A configured policy module with its keys kept fresh.
+///
+/// The module never waits on I/O: it reads the key store. Around each
+/// decision the gate does the waiting:
+///
+/// 1. in [`tollgate_jwks::RefreshMode::Inline`] (Lambda), keys whose TTL has
+///    passed are refreshed first, within the inline budget;
+/// 2. the module decides;
+/// 3. if it denied `unknown-key` or `keys-unavailable` for an issuer with a
+///    remote source, that issuer's JWK Set is refetched — at most once per
+///    penalty window per URL, concurrent requests sharing one fetch — and, if
+///    the missing key (or any key, for an unavailable issuer) is now there,
+///    the module decides once more.
+///
+/// In [`tollgate_jwks::RefreshMode::Background`] (servers) refresh tasks run
+/// on the tokio runtime the gate was created on, and stop when it is dropped.
+#[derive(Debug)]
+pub struct Gate {
+    authorizer: Authorizer,
+    keys: KeyManager,
+}
+
+impl Gate {
+    /// Read the policy document at `path` (relative key paths resolve against
+    /// its folder) and set up as [`Gate::new`] does.
+    pub async fn from_config_file(
+        engine: Arc<PolicyEngine>,
+        path: &Path,
+        settings: Settings,
+    ) -> Result<Gate, SetupError> {
+        let (text, base, origin) = authorizer::read_config(path)?;
+        Gate::new(engine, &text, &base, &origin, settings).await
+    }
+
+    /// Configure `engine`'s module with the policy document `config` (key
+    /// files resolved against `base`, `origin` naming it in errors), load the
+    /// local keys, prefetch the remote ones and, in background mode, start
+    /// their refresh tasks.
+    ///
+    /// A local key that cannot be loaded, an invalid config or URL is an
+    /// error. A failed prefetch is not: it is logged, and the issuer answers
+    /// `keys-unavailable` (503) until a fetch succeeds.
+    pub async fn new(
+        engine: Arc<PolicyEngine>,
+        config: &str,
+        base: &ConfigBase,
+        origin: &str,
+        settings: Settings,
+    ) -> Result<Gate, SetupError> {
+        let authorizer = Authorizer::configure(engine, config, origin)?;
+        let issuers = authorizer
+            .manifest()
+            .issuers
+            .iter()
+            .map(|needs| authorizer::issuer_keys(needs, base))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys = KeyManager::start(authorizer.keys().clone(), issuers, settings).await?;
+        Ok(Gate { authorizer, keys })
+    }
+
+    /// Decide one request (see [`Gate`] for the steps). Like
+    /// [`Authorizer::authorize`], never panics and never allows by accident.
+    /// A decision waits for keys at most the inline budget (a due refresh in
+    /// Lambda mode) plus `request_timeout` (twice that for discovery) for a
+    /// refetch after a miss.
+    pub async fn decide(&self, request: &Request) -> Decision {
+        self.keys.before_decision().await;
+        let (decision, misses) = self.authorizer.authorize_observed(request);
+        let wants_keys = matches!(
+            &decision,
+            Decision::Deny(deny)
+                if matches!(deny.reason, DenyReason::UnknownKey | DenyReason::KeysUnavailable)
+        );
+        if !wants_keys {
+            return decision;
+        }
+        let mut refreshed: Vec<&str> = Vec::new();
+        let mut ask_again = false;
+        for miss in &misses {
+            if refreshed.contains(&miss.issuer.as_str()) || !self.keys.is_remote(&miss.issuer) {
+                continue;
+            }
+            refreshed.push(&miss.issuer);
+            if self
+                .keys
+                .refresh_for_miss(&miss.issuer, miss.kid.as_deref(), miss.error)
+                .await
+            {
+                ask_again = true;
+            }
+        }
+        if !ask_again {
+            return decision;
+        }
+        tracing::info!("keys refreshed after a miss; deciding once more");
+        self.authorizer.authorize_observed(request).0
+    }
+
+    /// The authorizer (module, manifest, key store).
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
+    }
+
+    /// The key manager (status, manual refresh).
+    pub fn key_manager(&self) -> &KeyManager {
+        &self.keys
+    }
+}

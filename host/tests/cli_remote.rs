@@ -1,0 +1,88 @@
+//! `tollgate check` with remote keys: a `jwks_uri` served by a real HTTP
+//! server on 127.0.0.1 (allow, exit 0), and the same server down
+//! (`keys-unavailable`, status 503, exit 1).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use tollgate_jwks::testing::{Behaviour, TestServer};
+use tollgate_keys::Algorithm;
+use tollgate_keys::mint::SigningKey;
+
+const ISSUER: &str = "https://issuer.example";
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(label: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "tollgate-cli-remote-{label}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn check(config: &std::path::Path, token: &str) -> (Output, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["check", "--config"])
+        .arg(config)
+        .args(["--token", token])
+        .output()
+        .expect("run tollgate");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let decision =
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (out, decision)
+}
+
+#[test]
+fn check_fetches_a_jwks_uri_and_answers_503_when_it_is_down() {
+    let server = TestServer::start();
+    let key = SigningKey::generate(Algorithm::Es256, "k1").expect("key");
+    server.set("/jwks", Behaviour::json(&key.jwks()));
+    let dir = Scratch::new("check");
+    let config = dir.0.join("policy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[issuer]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{}\"\naudiences = [\"orders-api\"]\nalgorithms = [\"ES256\"]\n",
+            server.url("/jwks")
+        ),
+    )
+    .expect("write policy");
+    let now = tollgate::cli::unix_now();
+    let token = key
+        .sign_jwt(
+            &json!({"iss": ISSUER, "sub": "alice", "aud": "orders-api", "exp": now + 300}),
+            None,
+        )
+        .expect("token");
+
+    let (out, decision) = check(&config, &token);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(decision["allow"], true);
+    assert_eq!(decision["principal"], "alice");
+    assert_eq!(server.hits("/jwks"), 1);
+
+    server.set("/jwks", Behaviour::Status(500));
+    let (out, decision) = check(&config, &token);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(decision["allow"], false);
+    assert_eq!(decision["reason"], "keys-unavailable");
+    assert_eq!(decision["status"], 503);
+}

@@ -1,0 +1,301 @@
+//! How remote keys are fetched, cached and refreshed.
+
+use std::time::Duration;
+
+use crate::SetupError;
+
+/// Default for [`Settings::connect_timeout`]: 2 s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default for [`Settings::request_timeout`]: 5 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default for [`Settings::max_response_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// Default for [`Settings::min_ttl`]: 5 minutes.
+pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(5 * 60);
+/// Default for [`Settings::max_ttl`]: 24 hours.
+pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Default for [`Settings::penalty_window`]: 10 s (as `aws-jwt-verify`).
+pub const DEFAULT_PENALTY_WINDOW: Duration = Duration::from_secs(10);
+/// Default for [`Settings::max_stale`]: 1 hour.
+pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(60 * 60);
+/// Default for [`Settings::max_backoff`]: 5 minutes.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
+/// Default for [`Settings::max_redirects`]: 5.
+pub const DEFAULT_MAX_REDIRECTS: usize = 5;
+/// Default budget of [`RefreshMode::Inline`]: 300 ms.
+pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_millis(300);
+
+/// When cached key sets are refreshed before they expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshMode {
+    /// A process that runs continuously (a server): one tokio task per remote
+    /// issuer refreshes its keys in the background at 80 % of their TTL, and
+    /// retries failures with backoff. Decisions only wait for a fetch on an
+    /// unknown `kid` or a cold cache.
+    Background,
+    /// A process that may be frozen between requests (AWS Lambda): no task is
+    /// ever spawned. At the start of a decision, keys whose TTL has passed are
+    /// refreshed inline, for at most `budget`; after that the refresh is
+    /// dropped (cancelled, nothing keeps running) and the cached keys answer.
+    Inline {
+        /// The longest a decision waits for a due refresh (default 300 ms).
+        budget: Duration,
+    },
+}
+
+impl RefreshMode {
+    /// [`RefreshMode::Inline`] with the default 300 ms budget (AWS Lambda).
+    pub fn lambda() -> Self {
+        RefreshMode::Inline {
+            budget: DEFAULT_INLINE_BUDGET,
+        }
+    }
+}
+
+/// How remote key sets are fetched, cached and refreshed.
+///
+/// `Settings::default()` gives the documented defaults (server mode);
+/// [`Settings::lambda`] the same with [`RefreshMode::lambda`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Longest wait for a TCP (and TLS) connection (default 2 s).
+    pub connect_timeout: Duration,
+    /// Longest a whole fetch may take, headers and body included (default 5 s).
+    /// A decision waiting for keys (unknown `kid`, cold cache) waits at most this long
+    /// plus 50 ms grace (twice for discovery: two fetches in a row).
+    pub request_timeout: Duration,
+    /// Largest accepted response body, enforced while streaming (default 1 MiB).
+    pub max_response_bytes: usize,
+    /// Shortest cache lifetime: a smaller `Cache-Control: max-age`, `no-cache`,
+    /// `no-store` or no `max-age` at all gives this (default 5 min).
+    pub min_ttl: Duration,
+    /// Longest cache lifetime: a larger `max-age` gives this (default 24 h).
+    pub max_ttl: Duration,
+    /// Penalty box per URL: never more than one fetch of one URL per window,
+    /// whatever the traffic; the first unknown `kid` fetches, later ones within
+    /// the window do not (default 10 s).
+    pub penalty_window: Duration,
+    /// How long after expiry cached keys keep being served while refreshes fail
+    /// (default 1 h). Past it they are dropped and the issuer answers
+    /// `keys-unavailable` until a fetch succeeds.
+    pub max_stale: Duration,
+    /// Longest pause between retries of a failing source (default 5 min).
+    /// Retries back off exponentially from `penalty_window`, never faster.
+    pub max_backoff: Duration,
+    /// Most redirects followed per fetch, each to the same origin only (default 5).
+    pub max_redirects: usize,
+    /// Background tasks (servers) or bounded inline refresh (Lambda).
+    pub mode: RefreshMode,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            min_ttl: DEFAULT_MIN_TTL,
+            max_ttl: DEFAULT_MAX_TTL,
+            penalty_window: DEFAULT_PENALTY_WINDOW,
+            max_stale: DEFAULT_MAX_STALE,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            mode: RefreshMode::Background,
+        }
+    }
+}
+
+impl Settings {
+    /// The defaults with [`RefreshMode::lambda`] (inline refresh, 300 ms budget).
+    pub fn lambda() -> Self {
+        Settings {
+            mode: RefreshMode::lambda(),
+            ..Settings::default()
+        }
+    }
+
+    /// Check that the values make sense together.
+    pub fn validate(&self) -> Result<(), SetupError> {
+        let bad = |field: &'static str, reason: String| Err(SetupError::Settings { field, reason });
+        if self.connect_timeout.is_zero() {
+            return bad("connect_timeout", "must be greater than zero".into());
+        }
+        if self.request_timeout.is_zero() {
+            return bad("request_timeout", "must be greater than zero".into());
+        }
+        if self.max_response_bytes == 0 {
+            return bad("max_response_bytes", "must be greater than zero".into());
+        }
+        if self.min_ttl.is_zero() {
+            return bad("min_ttl", "must be greater than zero".into());
+        }
+        if self.min_ttl > self.max_ttl {
+            return bad(
+                "min_ttl",
+                format!(
+                    "{:?} is greater than max_ttl {:?}",
+                    self.min_ttl, self.max_ttl
+                ),
+            );
+        }
+        if self.penalty_window.is_zero() {
+            return bad(
+                "penalty_window",
+                "must be greater than zero (it bounds fetches per URL)".into(),
+            );
+        }
+        if let RefreshMode::Inline { budget } = self.mode
+            && budget.is_zero()
+        {
+            return bad(
+                "mode",
+                "the inline refresh budget must be greater than zero".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The cache lifetime for a response's `max-age` (`None`: absent,
+    /// `no-cache` or `no-store`), clamped to `min_ttl..=max_ttl`.
+    pub fn ttl(&self, max_age: Option<Duration>) -> Duration {
+        max_age
+            .unwrap_or(self.min_ttl)
+            .clamp(self.min_ttl, self.max_ttl)
+    }
+
+    /// The pause before retry number `failures` (1-based) of a failing source:
+    /// `penalty_window * 2^(failures-1)`, capped at `max_backoff` but never
+    /// below `penalty_window`.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let exponent = failures.saturating_sub(1).min(20);
+        let grown = self
+            .penalty_window
+            .checked_mul(1u32 << exponent)
+            .unwrap_or(Duration::MAX);
+        grown.min(self.max_backoff).max(self.penalty_window)
+    }
+}
+
+/// `max-age` from a `Cache-Control` header value; `no-store` and `no-cache`
+/// count as zero. `None` when there is no usable directive.
+pub fn parse_max_age(cache_control: &str) -> Option<Duration> {
+    let mut max_age = None;
+    for directive in cache_control.split(',') {
+        let directive = directive.trim();
+        let (name, value) = match directive.split_once('=') {
+            Some((name, value)) => (name.trim(), Some(value.trim().trim_matches('"'))),
+            None => (directive, None),
+        };
+        if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+            return Some(Duration::ZERO);
+        }
+        if name.eq_ignore_ascii_case("max-age")
+            && let Some(seconds) = value.and_then(|v| v.parse::<u64>().ok())
+        {
+            max_age = Some(Duration::from_secs(seconds));
+        }
+    }
+    max_age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = Settings::default();
+        assert_eq!(s.connect_timeout, Duration::from_secs(2));
+        assert_eq!(s.request_timeout, Duration::from_secs(5));
+        assert_eq!(s.max_response_bytes, 1 << 20);
+        assert_eq!(s.min_ttl, Duration::from_secs(300));
+        assert_eq!(s.max_ttl, Duration::from_secs(86400));
+        assert_eq!(s.penalty_window, Duration::from_secs(10));
+        assert_eq!(s.max_stale, Duration::from_secs(3600));
+        assert_eq!(s.mode, RefreshMode::Background);
+        assert_eq!(
+            Settings::lambda().mode,
+            RefreshMode::Inline {
+                budget: Duration::from_millis(300)
+            }
+        );
+        s.validate().unwrap();
+        Settings::lambda().validate().unwrap();
+    }
+
+    #[test]
+    fn ttl_is_clamped() {
+        let s = Settings::default();
+        assert_eq!(s.ttl(None), s.min_ttl);
+        assert_eq!(s.ttl(Some(Duration::ZERO)), s.min_ttl);
+        assert_eq!(
+            s.ttl(Some(Duration::from_secs(3600))),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(s.ttl(Some(Duration::from_secs(10_000_000))), s.max_ttl);
+    }
+
+    #[test]
+    fn cache_control_parsing() {
+        assert_eq!(
+            parse_max_age("public, max-age=600"),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            parse_max_age("MAX-AGE = \"60\""),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(parse_max_age("max-age=60, no-cache"), Some(Duration::ZERO));
+        assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(parse_max_age("public"), None);
+        assert_eq!(parse_max_age("max-age=abc"), None);
+        assert_eq!(parse_max_age("s-maxage=5"), None);
+        assert_eq!(parse_max_age(""), None);
+    }
+
+    #[test]
+    fn backoff_grows_from_the_penalty_window() {
+        let s = Settings::default();
+        assert_eq!(s.backoff(0), Duration::from_secs(10));
+        assert_eq!(s.backoff(1), Duration::from_secs(10));
+        assert_eq!(s.backoff(2), Duration::from_secs(20));
+        assert_eq!(s.backoff(3), Duration::from_secs(40));
+        assert_eq!(s.backoff(10), Duration::from_secs(300));
+        assert_eq!(s.backoff(u32::MAX), Duration::from_secs(300));
+        let tiny_cap = Settings {
+            max_backoff: Duration::from_secs(1),
+            ..Settings::default()
+        };
+        assert_eq!(tiny_cap.backoff(5), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        let e = Settings {
+            min_ttl: Duration::from_secs(10),
+            max_ttl: Duration::from_secs(5),
+            ..Settings::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.to_string().contains("min_ttl"), "{e}");
+        assert!(
+            Settings {
+                penalty_window: Duration::ZERO,
+                ..Settings::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Settings {
+                mode: RefreshMode::Inline {
+                    budget: Duration::ZERO
+                },
+                ..Settings::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}

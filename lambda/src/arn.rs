@@ -1,0 +1,463 @@
+//! execute-api ARNs and the routes of a decision's grants as ARNs.
+//!
+//! An event's method ARN (REST, HTTP 1.0) or route ARN (HTTP 2.0) reads
+//! `arn:<partition>:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD>/<path>`.
+//! Policies are built from its own partition (`aws`, `aws-cn`,
+//! `aws-us-gov`), region, account, API id and stage (`$default` included),
+//! never from configuration, so one function serves any API.
+//!
+//! ## Grant patterns
+//!
+//! A grant is a method and a path pattern:
+//!
+//! - method: a name (`GET`), or `*` for any method;
+//! - path: `/`-separated segments; a `*` or `{name}` segment matches exactly
+//!   one non-empty segment; a final `/*` or `/{name+}` matches any rest
+//!   (`/orders/*` matches `/orders/`, `/orders/1`, `/orders/1/items`, not
+//!   `/orders`); `/*` matches every path; anything else matches itself.
+//!
+//! ## Why some grants cannot be ARNs
+//!
+//! In an IAM `Resource`, `*` matches any run of characters **including `/`**
+//! and `?` any single character. So:
+//!
+//! - a method `*` followed by a path would also match across segments
+//!   (`…/*/orders` matches `…/GET/internal/orders`): any-method grants are
+//!   written out for each method API Gateway routes (GET, POST, PUT, PATCH,
+//!   DELETE, HEAD, OPTIONS), except `* /*`, which is the whole stage;
+//! - a final `/*` is exact: "this prefix, then anything";
+//! - a one-segment `*` or `{name}` in the middle **cannot** be written: an
+//!   ARN `orders/*/items` also matches `orders/a/b/items`. Such a grant
+//!   (and a literal segment containing `*`, `?`, `{` or `}`) is never
+//!   widened: it yields the event's own ARN when the requested route matches
+//!   it, and nothing otherwise. The policy then depends on the route, so the
+//!   authorizer must not be cached per token alone (TTL 0, or the route in
+//!   the identity sources); a warning says so.
+
+use tollgate::model::Grant;
+
+/// The methods API Gateway routes; an any-method grant is written out as these.
+pub const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// A parsed execute-api ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecuteApiArn {
+    /// `aws`, `aws-cn`, `aws-us-gov`, …
+    pub partition: String,
+    /// e.g. `eu-west-1`.
+    pub region: String,
+    /// The account id.
+    pub account: String,
+    /// The API id.
+    pub api_id: String,
+    /// The stage (`prod`, `$default`, or `*` in console test invocations).
+    pub stage: String,
+    /// The method as written in the ARN (`GET`; `$default` for an HTTP API's default route).
+    pub method: String,
+    /// The path with its leading `/` (`/` when the ARN ends after the method).
+    pub path: String,
+}
+
+impl ExecuteApiArn {
+    /// Parse `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<method>[/<path>]`.
+    /// The path may itself contain `:` and `/`.
+    pub fn parse(arn: &str) -> Option<Self> {
+        let mut parts = arn.splitn(6, ':');
+        let (prefix, partition, service, region, account, resource) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+        );
+        if prefix != "arn" || service != "execute-api" || partition.is_empty() {
+            return None;
+        }
+        let mut pieces = resource.splitn(4, '/');
+        let api_id = pieces.next()?;
+        let stage = pieces.next()?;
+        let method = pieces.next()?;
+        let rest = pieces.next().unwrap_or("");
+        if api_id.is_empty() || stage.is_empty() || method.is_empty() {
+            return None;
+        }
+        Some(ExecuteApiArn {
+            partition: partition.to_string(),
+            region: region.to_string(),
+            account: account.to_string(),
+            api_id: api_id.to_string(),
+            stage: stage.to_string(),
+            method: method.to_string(),
+            path: format!("/{rest}"),
+        })
+    }
+
+    /// `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>`.
+    pub fn stage_arn(&self) -> String {
+        format!(
+            "arn:{}:execute-api:{}:{}:{}/{}",
+            self.partition, self.region, self.account, self.api_id, self.stage
+        )
+    }
+}
+
+/// One parsed path segment of a grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    /// Matches itself.
+    Literal(String),
+    /// `*` or `{name}`: exactly one non-empty segment.
+    One,
+    /// A final `*` or `{name+}`: any rest.
+    Rest,
+}
+
+/// A grant's path pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PathPattern {
+    segments: Vec<Segment>,
+}
+
+impl PathPattern {
+    fn parse(pattern: &str) -> Option<Self> {
+        let body = pattern.strip_prefix('/')?;
+        let raw: Vec<&str> = body.split('/').collect();
+        let last = raw.len() - 1;
+        let segments = raw
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let is_param = s.len() > 2 && s.starts_with('{') && s.ends_with('}');
+                let greedy = is_param && s.ends_with("+}");
+                match (*s, i == last) {
+                    ("*", true) => Segment::Rest,
+                    ("*", false) => Segment::One,
+                    _ if greedy && i == last => Segment::Rest,
+                    _ if is_param && !greedy => Segment::One,
+                    _ => Segment::Literal(s.to_string()),
+                }
+            })
+            .collect();
+        Some(PathPattern { segments })
+    }
+
+    /// Whether the pattern can be written as an ARN path exactly.
+    fn arn_path(&self) -> Option<String> {
+        let mut out = Vec::with_capacity(self.segments.len());
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(s) if s.contains(['*', '?', '{', '}']) => return None,
+                Segment::Literal(s) => out.push(s.as_str()),
+                Segment::One => return None,
+                Segment::Rest => out.push("*"),
+            }
+        }
+        Some(out.join("/"))
+    }
+
+    fn is_everything(&self) -> bool {
+        self.segments == [Segment::Rest]
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        let Some(mut rest) = path.strip_prefix('/') else {
+            return false;
+        };
+        for (i, segment) in self.segments.iter().enumerate() {
+            let is_last = i + 1 == self.segments.len();
+            let head = match segment {
+                // Only ever last: whatever is left, even nothing.
+                Segment::Rest => return true,
+                Segment::Literal(_) | Segment::One => rest.split_once('/'),
+            };
+            let (head, tail) = match head {
+                Some((head, tail)) => (head, Some(tail)),
+                None => (rest, None),
+            };
+            let ok = match segment {
+                Segment::Literal(s) => s == head,
+                _ => !head.is_empty(),
+            };
+            match (ok, tail) {
+                (false, _) => return false,
+                // The path ended: a match only if the pattern did too.
+                (true, None) => return is_last,
+                (true, Some(_)) if is_last => return false,
+                (true, Some(tail)) => rest = tail,
+            }
+        }
+        false
+    }
+}
+
+/// Whether `grant` covers `method` `path` (see the module docs).
+pub fn grant_matches(grant: &Grant, method: &str, path: &str) -> bool {
+    let method_ok = grant.method == "*" || grant.method.eq_ignore_ascii_case(method);
+    method_ok && PathPattern::parse(&grant.path).is_some_and(|p| p.matches(path))
+}
+
+/// The `Allow` resources for a set of grants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantResources {
+    /// execute-api ARNs, sorted and without duplicates.
+    pub resources: Vec<String>,
+    /// Grants that could not be written as ARNs (see the module docs).
+    pub inexpressible: Vec<Grant>,
+}
+
+/// The ARNs allowing exactly `grants` in the event's stage. `requested` is
+/// the event's own ARN, used only for inexpressible grants that match the
+/// requested `method` `path`.
+pub fn grant_resources(
+    event_arn: &ExecuteApiArn,
+    requested: &str,
+    method: &str,
+    path: &str,
+    grants: &[Grant],
+) -> GrantResources {
+    let base = event_arn.stage_arn();
+    let mut out = GrantResources::default();
+    for grant in grants {
+        let exact = valid_method(&grant.method)
+            .then(|| PathPattern::parse(&grant.path))
+            .flatten()
+            .and_then(|pattern| {
+                let arn_path = pattern.arn_path()?;
+                Some(if grant.method == "*" && pattern.is_everything() {
+                    vec![format!("{base}/*/*")]
+                } else if grant.method == "*" {
+                    METHODS
+                        .iter()
+                        .map(|m| format!("{base}/{m}/{arn_path}"))
+                        .collect()
+                } else {
+                    vec![format!(
+                        "{base}/{}/{arn_path}",
+                        grant.method.to_ascii_uppercase()
+                    )]
+                })
+            });
+        match exact {
+            Some(arns) => out.resources.extend(arns),
+            None => {
+                if valid_method(&grant.method) && grant_matches(grant, method, path) {
+                    out.resources.push(requested.to_string());
+                }
+                out.inexpressible.push(grant.clone());
+            }
+        }
+    }
+    out.resources.sort();
+    out.resources.dedup();
+    out
+}
+
+/// `*`, or an HTTP method token without ARN wildcard characters.
+fn valid_method(method: &str) -> bool {
+    method == "*"
+        || (!method.is_empty()
+            && method
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(method: &str, path: &str) -> Grant {
+        Grant {
+            method: method.into(),
+            path: path.into(),
+        }
+    }
+
+    const ARN: &str = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/orders/42";
+
+    #[test]
+    fn parses_partitions_stages_and_paths() {
+        let arn = ExecuteApiArn::parse(ARN).unwrap();
+        assert_eq!(arn.partition, "aws");
+        assert_eq!(arn.region, "eu-west-1");
+        assert_eq!(arn.account, "123456789012");
+        assert_eq!(arn.api_id, "abc123");
+        assert_eq!(arn.stage, "prod");
+        assert_eq!(arn.method, "GET");
+        assert_eq!(arn.path, "/orders/42");
+
+        let cn = ExecuteApiArn::parse(
+            "arn:aws-cn:execute-api:cn-north-1:111122223333:xyz/$default/POST/a:b/c",
+        )
+        .unwrap();
+        assert_eq!(cn.partition, "aws-cn");
+        assert_eq!(cn.stage, "$default");
+        assert_eq!(cn.path, "/a:b/c");
+        assert_eq!(
+            cn.stage_arn(),
+            "arn:aws-cn:execute-api:cn-north-1:111122223333:xyz/$default"
+        );
+
+        let root =
+            ExecuteApiArn::parse("arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/*/GET/")
+                .unwrap();
+        assert_eq!((root.stage.as_str(), root.path.as_str()), ("*", "/"));
+        let bare = ExecuteApiArn::parse("arn:aws:execute-api:us-west-2:1:api/stage/GET").unwrap();
+        assert_eq!(bare.path, "/");
+
+        for bad in [
+            "",
+            "arn:aws:lambda:us-east-1:1:function:f",
+            "arn:aws:execute-api:us-east-1:1:api",
+            "arn:aws:execute-api:us-east-1:1:api/stage",
+            "nope:aws:execute-api:r:a:api/s/GET/x",
+            "arn::execute-api:r:a:api/s/GET/x",
+        ] {
+            assert_eq!(ExecuteApiArn::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn patterns_match_one_segment_and_rest() {
+        let cases = [
+            ("/*", "/", true),
+            ("/*", "/a/b", true),
+            ("/orders/*", "/orders/", true),
+            ("/orders/*", "/orders/1", true),
+            ("/orders/*", "/orders/1/items", true),
+            ("/orders/*", "/orders", false),
+            ("/orders/*", "/ordersx/1", false),
+            ("/orders/*/items", "/orders/1/items", true),
+            ("/orders/*/items", "/orders/1/2/items", false),
+            ("/orders/*/items", "/orders//items", false),
+            ("/orders/{id}", "/orders/1", true),
+            ("/orders/{id}", "/orders/1/2", false),
+            ("/orders/{id}", "/orders/", false),
+            ("/files/{proxy+}", "/files/a/b", true),
+            ("/orders", "/orders", true),
+            ("/orders", "/orders/", false),
+            ("/orders", "/Orders", false),
+            ("/", "/", true),
+            ("/", "/a", false),
+            ("orders", "/orders", false),
+        ];
+        for (pattern, path, want) in cases {
+            assert_eq!(
+                grant_matches(&grant("GET", pattern), "GET", path),
+                want,
+                "{pattern} vs {path}"
+            );
+        }
+        assert!(grant_matches(&grant("*", "/a"), "DELETE", "/a"));
+        assert!(!grant_matches(&grant("POST", "/a"), "GET", "/a"));
+    }
+
+    #[test]
+    fn everything_is_one_stage_wildcard() {
+        let arn = ExecuteApiArn::parse(ARN).unwrap();
+        let got = grant_resources(&arn, ARN, "GET", "/orders/42", &[grant("*", "/*")]);
+        assert_eq!(
+            got.resources,
+            ["arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/*"]
+        );
+        assert!(got.inexpressible.is_empty());
+    }
+
+    #[test]
+    fn any_method_is_written_out_so_star_cannot_cross_segments() {
+        let arn = ExecuteApiArn::parse(ARN).unwrap();
+        let got = grant_resources(&arn, ARN, "GET", "/orders/42", &[grant("*", "/orders/*")]);
+        let base = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod";
+        let mut want: Vec<String> = METHODS
+            .iter()
+            .map(|m| format!("{base}/{m}/orders/*"))
+            .collect();
+        want.sort();
+        assert_eq!(got.resources, want);
+        assert!(got.resources.iter().all(|r| !r.contains("/*/orders")));
+    }
+
+    #[test]
+    fn exact_and_prefix_grants() {
+        let arn = ExecuteApiArn::parse(ARN).unwrap();
+        let got = grant_resources(
+            &arn,
+            ARN,
+            "GET",
+            "/orders/42",
+            &[
+                grant("get", "/orders"),
+                grant("POST", "/orders/*"),
+                grant("GET", "/"),
+                grant("GET", "/orders"),
+                grant("GET", "/files/{proxy+}"),
+            ],
+        );
+        let base = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod";
+        assert_eq!(
+            got.resources,
+            [
+                format!("{base}/GET/"),
+                format!("{base}/GET/files/*"),
+                format!("{base}/GET/orders"),
+                format!("{base}/POST/orders/*"),
+            ]
+        );
+    }
+
+    #[test]
+    fn one_segment_wildcards_are_never_widened() {
+        let arn = ExecuteApiArn::parse(ARN).unwrap();
+        // Matches the requested route: exactly that route, nothing wider.
+        let got = grant_resources(
+            &arn,
+            ARN,
+            "GET",
+            "/orders/42",
+            &[grant("GET", "/orders/{id}")],
+        );
+        assert_eq!(got.resources, [ARN]);
+        assert_eq!(got.inexpressible, [grant("GET", "/orders/{id}")]);
+        // Does not match it: nothing.
+        let got = grant_resources(
+            &arn,
+            ARN,
+            "GET",
+            "/orders/42",
+            &[grant("GET", "/users/*/x")],
+        );
+        assert!(got.resources.is_empty());
+        assert_eq!(got.inexpressible.len(), 1);
+        // Literal wildcard characters and odd methods are not passed into ARNs.
+        for g in [
+            grant("GET", "/a?b"),
+            grant("GET", "/a*"),
+            grant("G*T", "/orders/42"),
+        ] {
+            let got = grant_resources(&arn, ARN, "GET", "/orders/42", std::slice::from_ref(&g));
+            assert!(
+                got.resources.iter().all(|r| r == ARN) && !got.inexpressible.is_empty(),
+                "{g:?}: {got:?}"
+            );
+        }
+        let got = grant_resources(
+            &arn,
+            ARN,
+            "GET",
+            "/orders/42",
+            &[grant("G*T", "/orders/42")],
+        );
+        assert!(got.resources.is_empty());
+    }
+
+    #[test]
+    fn stage_and_partition_come_from_the_event() {
+        let event = "arn:aws-cn:execute-api:cn-north-1:111122223333:xyz/$default/GET/a";
+        let arn = ExecuteApiArn::parse(event).unwrap();
+        let got = grant_resources(&arn, event, "GET", "/a", &[grant("GET", "/a")]);
+        assert_eq!(
+            got.resources,
+            ["arn:aws-cn:execute-api:cn-north-1:111122223333:xyz/$default/GET/a"]
+        );
+    }
+}

@@ -1,0 +1,682 @@
+//! The handler on the published sample events (REST TOKEN, REST REQUEST,
+//! HTTP API payload 1.0 and 2.0) with real tokens put in: allow, 401, 403,
+//! context, exact policy resources, simple responses, function errors, and
+//! the request each event maps to.
+
+mod common;
+
+use common::*;
+use lambda_runtime::Diagnostic;
+use serde_json::{Value, json};
+use tollgate::model::{DenyReason, TokenSource};
+use tollgate_lambda::event::{AuthorizerEvent, EventKind, detect, to_request};
+use tollgate_lambda::{HandlerError, Settings, handle};
+
+const REST_TOKEN_STAGE: &str = "arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/*";
+const REST_REQUEST_STAGE: &str = "arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/test";
+const HTTP_STAGE: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test";
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+fn call(state: &tollgate_lambda::State, event: Value) -> Result<Value, HandlerError> {
+    block_on(handle(state, event))
+}
+
+fn allow_policy(principal: &str, resources: &[&str], context: Value) -> Value {
+    json!({
+        "principalId": principal,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Action": ["execute-api:Invoke"],
+                "Effect": "Allow",
+                "Resource": resources,
+            }],
+        },
+        "context": context,
+    })
+}
+
+#[test]
+fn every_format_is_detected_from_the_payload() {
+    let cases = [
+        (
+            "example-apigw-custom-auth-request.json",
+            EventKind::RestToken,
+        ),
+        (
+            "example-apigw-custom-auth-request-type-request.json",
+            EventKind::RestRequest,
+        ),
+        (
+            "example-apigw-v2-custom-authorizer-v1-request.json",
+            EventKind::HttpV1,
+        ),
+        (
+            "example-apigw-v2-custom-authorizer-v2-request.json",
+            EventKind::HttpV2,
+        ),
+        (
+            "example-apigw-v2-custom-authorizer-v2-request-without-cookies.json",
+            EventKind::HttpV2,
+        ),
+        (
+            "example-apigw-v2-custom-authorizer-v2-request-null-maps.json",
+            EventKind::HttpV2,
+        ),
+        (
+            "example-apigw-v2-custom-authorizer-v2-request-without-identity-source.json",
+            EventKind::HttpV2,
+        ),
+    ];
+    for (file, kind) in cases {
+        let event = fixture(file);
+        assert_eq!(detect(&event), Ok(kind), "{file}");
+        let parsed = AuthorizerEvent::parse(&event).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(parsed.kind(), kind, "{file}");
+    }
+}
+
+#[test]
+fn allow_answers_an_iam_policy_for_exactly_the_granted_routes() {
+    let state = state(Settings::default());
+    let token = good_token();
+    // The module grants `* /*` (every route): the whole stage of the event's
+    // own API, whichever route was asked, so a cached answer fits every route.
+    let cases = [
+        (
+            "rest-token",
+            token_event(&format!("Bearer {token}")),
+            REST_TOKEN_STAGE,
+        ),
+        ("rest-token raw", token_event(&token), REST_TOKEN_STAGE),
+        (
+            "rest-request",
+            rest_request_event(&format!("Bearer {token}")),
+            REST_REQUEST_STAGE,
+        ),
+        (
+            "http-1.0",
+            http_v1_event(&format!("Bearer {token}")),
+            HTTP_STAGE,
+        ),
+        (
+            "http-2.0",
+            http_v2_event(&format!("Bearer {token}")),
+            HTTP_STAGE,
+        ),
+    ];
+    for (name, event, stage) in cases {
+        let answer = call(&state, event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let resource = format!("{stage}/*/*");
+        assert_eq!(
+            answer,
+            allow_policy("alice", &[&resource], expected_context()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_answer_has_the_published_iam_response_shape() {
+    let published = fixture("example-apigw-custom-auth-response.json");
+    let state = state(Settings {
+        usage_identifier_claim: Some("api_key".into()),
+        ..Settings::default()
+    });
+    let answer = call(&state, token_event(&good_token())).unwrap();
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&answer), keys(&published));
+    assert_eq!(
+        keys(&answer["policyDocument"]),
+        keys(&published["policyDocument"])
+    );
+    assert_eq!(
+        keys(&answer["policyDocument"]["Statement"][0]),
+        keys(&published["policyDocument"]["Statement"][0])
+    );
+    assert_eq!(answer["usageIdentifierKey"], "usage-key-alice");
+    // And it reads back as the aws_lambda_events response type.
+    let typed: aws_lambda_events::apigw::ApiGatewayCustomAuthorizerResponse =
+        serde_json::from_value(answer).unwrap();
+    assert_eq!(typed.principal_id.as_deref(), Some("alice"));
+}
+
+#[test]
+fn usage_identifier_key_only_for_rest_apis() {
+    let state = state(Settings {
+        usage_identifier_claim: Some("api_key".into()),
+        ..Settings::default()
+    });
+    let bearer = format!("Bearer {}", good_token());
+    for (name, event) in all_formats(&bearer) {
+        let answer = call(&state, event).unwrap();
+        let has_key = answer.get("usageIdentifierKey").is_some();
+        assert_eq!(has_key, name.starts_with("rest"), "{name}: {answer}");
+    }
+    // Without the setting, no usageIdentifierKey at all (not even null).
+    let plain = state_default();
+    let answer = call(&plain, token_event(&bearer)).unwrap();
+    assert!(answer.get("usageIdentifierKey").is_none(), "{answer}");
+}
+
+fn state_default() -> tollgate_lambda::State {
+    state(Settings::default())
+}
+
+#[test]
+fn http_v2_simple_response_when_configured() {
+    let state = state(Settings {
+        simple_response: true,
+        ..Settings::default()
+    });
+    let bearer = format!("Bearer {}", good_token());
+    let answer = call(&state, http_v2_event(&bearer)).unwrap();
+    let mut context = expected_context();
+    context["principalId"] = json!("alice");
+    assert_eq!(answer, json!({"isAuthorized": true, "context": context}));
+
+    // Only payload 2.0 has simple responses: the others still get policies.
+    for (name, event) in all_formats(&bearer) {
+        if name == "http-2.0" {
+            continue;
+        }
+        let answer = call(&state, event).unwrap();
+        assert!(answer.get("policyDocument").is_some(), "{name}: {answer}");
+    }
+
+    // 403: isAuthorized false (API Gateway answers 403).
+    let mut claims = good_claims(now());
+    claims["scope"] = json!("orders.write");
+    let answer = call(
+        &state,
+        http_v2_event(&format!("Bearer {}", mint("ec-1", &claims))),
+    )
+    .unwrap();
+    assert_eq!(
+        answer,
+        json!({"isAuthorized": false, "context": {"reason": "insufficient-scope"}})
+    );
+    // 401 is still the Unauthorized error.
+    let err = call(&state, http_v2_event("Bearer nope.nope.nope")).unwrap_err();
+    assert_eq!(err.to_string(), "Unauthorized");
+}
+
+#[test]
+fn unauthenticated_is_exactly_the_unauthorized_error_in_every_format() {
+    let state = state_default();
+    let now = now();
+    let mut expired = good_claims(now - 1000);
+    expired["exp"] = json!(now - 1);
+    let mut wrong_audience = good_claims(now);
+    wrong_audience["aud"] = json!("other-api");
+    let good = good_token();
+    let (head, _) = good.rsplit_once('.').unwrap();
+    let forged = format!(
+        "{head}.{}",
+        good.rsplit_once('.').unwrap().1.replace('A', "B")
+    );
+    let cases = [
+        ("expired", mint("ec-1", &expired), DenyReason::Expired),
+        (
+            "bad signature",
+            mint("attacker-rsa", &good_claims(now)),
+            DenyReason::BadSignature,
+        ),
+        (
+            "wrong audience",
+            mint("ed-1", &wrong_audience),
+            DenyReason::WrongAudience,
+        ),
+        ("malformed", "not-a-jwt".to_string(), DenyReason::Malformed),
+    ];
+    for (what, token, reason) in cases {
+        for (name, event) in all_formats(&format!("Bearer {token}")) {
+            let err = call(&state, event).unwrap_err();
+            assert_eq!(
+                err,
+                HandlerError::Unauthorized { reason },
+                "{what} / {name}"
+            );
+            let diagnostic = Diagnostic::from(err);
+            assert_eq!(diagnostic.error_message, "Unauthorized", "{what} / {name}");
+        }
+    }
+    if forged != good {
+        for (name, event) in all_formats(&format!("Bearer {forged}")) {
+            let err = call(&state, event).unwrap_err();
+            assert_eq!(err.to_string(), "Unauthorized", "forged / {name}");
+        }
+    }
+}
+
+#[test]
+fn the_samples_as_published_are_unauthorized() {
+    // The published samples carry placeholder credentials ("allow",
+    // "user1,123", ["user1", "123"]) or none: 401, never an error or a 500.
+    let state = state_default();
+    for file in [
+        "example-apigw-custom-auth-request.json",
+        "example-apigw-custom-auth-request-type-request.json",
+        "example-apigw-v2-custom-authorizer-v1-request.json",
+        "example-apigw-v2-custom-authorizer-v2-request.json",
+        "example-apigw-v2-custom-authorizer-v2-request-without-cookies.json",
+        "example-apigw-v2-custom-authorizer-v2-request-null-maps.json",
+        "example-apigw-v2-custom-authorizer-v2-request-without-identity-source.json",
+    ] {
+        let err = call(&state, fixture(file)).unwrap_err();
+        assert!(
+            matches!(err, HandlerError::Unauthorized { .. }),
+            "{file}: {err:?}"
+        );
+    }
+    let reason = |file: &str| match call(&state, fixture(file)).unwrap_err() {
+        HandlerError::Unauthorized { reason } => reason,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        reason("example-apigw-v2-custom-authorizer-v2-request-without-identity-source.json"),
+        DenyReason::MissingToken
+    );
+    // Two identity sources are two credentials.
+    assert_eq!(
+        reason("example-apigw-v2-custom-authorizer-v2-request.json"),
+        DenyReason::MultipleTokens
+    );
+}
+
+#[test]
+fn forbidden_is_an_explicit_deny_of_the_requested_route_only() {
+    let state = state_default();
+    let mut claims = good_claims(now());
+    claims["scope"] = json!("orders.write");
+    let token = mint("rsa-1", &claims);
+    let expected = [
+        (
+            "rest-token",
+            "arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/*/GET/",
+        ),
+        (
+            "rest-request",
+            "arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/test/GET/request",
+        ),
+        (
+            "http-1.0",
+            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/GET/request",
+        ),
+        (
+            "http-2.0",
+            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/GET/request",
+        ),
+    ];
+    for ((name, event), (_, arn)) in all_formats(&format!("Bearer {token}"))
+        .into_iter()
+        .zip(expected)
+    {
+        let answer = call(&state, event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            answer,
+            json!({
+                "principalId": "anonymous",
+                "policyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Action": ["execute-api:Invoke"],
+                        "Effect": "Deny",
+                        "Resource": [arn],
+                    }],
+                },
+                "context": {"reason": "insufficient-scope"},
+            }),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn duplicate_credentials_reach_the_module_and_are_refused() {
+    let state = state_default();
+    let bearer = format!("Bearer {}", good_token());
+    let multiple = |event: Value, what: &str| {
+        assert_eq!(
+            call(&state, event).unwrap_err(),
+            HandlerError::Unauthorized {
+                reason: DenyReason::MultipleTokens
+            },
+            "{what}"
+        );
+    };
+    // REST: the same header twice (multiValueHeaders).
+    let mut event = rest_request_event(&bearer);
+    event["multiValueHeaders"]["Authorization"] = json!([bearer, bearer]);
+    multiple(event, "rest multiValueHeaders");
+    // REST: two spellings of the name, which a header map folds into one.
+    let mut event = rest_request_event(&bearer);
+    event["headers"]["authorization"] = json!(bearer);
+    event.as_object_mut().unwrap().remove("multiValueHeaders");
+    multiple(event, "rest headers differing in case");
+    // HTTP 1.0 likewise.
+    let mut event = http_v1_event(&bearer);
+    event["headers"]["AUTHORIZATION"] = json!(bearer);
+    multiple(event, "http-1.0 headers differing in case");
+    // HTTP 2.0 joins duplicates with commas; they arrive as one value.
+    let joined = format!("{bearer},{bearer}");
+    multiple(http_v2_event(&joined), "http-2.0 comma-joined");
+    multiple(http_v1_event(&joined), "http-1.0 comma-joined");
+}
+
+#[test]
+fn identity_sources_are_used_when_there_is_no_authorization_header() {
+    let state = state_default();
+    let bearer = format!("Bearer {}", good_token());
+    let mut event = http_v2_event(&bearer);
+    event["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorization");
+    assert!(call(&state, event).is_ok());
+    let mut event = http_v1_event(&bearer);
+    event["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Authorization");
+    assert!(call(&state, event).is_ok());
+    // With a header, the header is the credential and other identity
+    // sources (say, the route, for the cache key) are not credentials.
+    let mut event = http_v2_event(&bearer);
+    event["identitySource"] = json!([bearer, "GET /request"]);
+    assert!(call(&state, event).is_ok());
+}
+
+#[test]
+fn keys_unavailable_and_module_failures_are_errors_not_unauthorized() {
+    let state = state_default();
+    state.gate.authorizer().keys().mark_unavailable(ISSUER);
+    for (name, event) in all_formats(&format!("Bearer {}", good_token())) {
+        let err = call(&state, event).unwrap_err();
+        assert!(
+            matches!(err, HandlerError::KeysUnavailable(_)),
+            "{name}: {err:?}"
+        );
+        let diagnostic = Diagnostic::from(err);
+        assert_ne!(diagnostic.error_message, "Unauthorized");
+        assert_eq!(diagnostic.error_type, "KeysUnavailable");
+    }
+}
+
+#[test]
+fn events_this_function_cannot_read_are_invalid_event_errors() {
+    let state = state_default();
+    let mut no_context = http_v1_event("Bearer x");
+    no_context.as_object_mut().unwrap().remove("requestContext");
+    let mut bad_arn = http_v2_event(&format!("Bearer {}", good_token()));
+    bad_arn["routeArn"] = json!("arn:aws:lambda:us-east-1:1:function:f");
+    let mut no_arn = token_event(&good_token());
+    no_arn.as_object_mut().unwrap().remove("methodArn");
+    for (what, event) in [
+        ("empty object", json!({})),
+        ("array", json!([1, 2])),
+        ("string", json!("hello")),
+        ("other type", json!({"type": "WEBHOOK"})),
+        (
+            "other version",
+            json!({"type": "REQUEST", "version": "3.0"}),
+        ),
+        ("sqs", json!({"Records": []})),
+        ("http 1.0 without requestContext", no_context),
+        ("not an execute-api ARN", bad_arn),
+        ("TOKEN without methodArn", no_arn),
+    ] {
+        let err = call(&state, event).unwrap_err();
+        assert!(
+            matches!(err, HandlerError::InvalidEvent(_)),
+            "{what}: {err:?}"
+        );
+        assert_ne!(err.to_string(), "Unauthorized", "{what}");
+    }
+}
+
+#[test]
+fn odd_client_input_is_never_a_500() {
+    let state = state_default();
+    let token = good_token();
+    let long = "a".repeat(100_000);
+    let commas = ",".repeat(1000);
+    let values = [
+        String::new(),
+        " ".into(),
+        "Bearer".into(),
+        "Bearer ".into(),
+        "Basic dXNlcjpwYXNz".into(),
+        format!("Bearer {long}"),
+        format!("Bearer {commas}"),
+        "Bearer ünïcödé.☃.💥".into(),
+        format!("bearer    {token}   "),
+        format!("Bearer {token}.x"),
+        "Bearer \u{7f}".into(),
+    ];
+    for value in values {
+        for (name, event) in all_formats(&value) {
+            match call(&state, event) {
+                Ok(_) | Err(HandlerError::Unauthorized { .. }) => {}
+                Err(e) => panic!(
+                    "{name} with {:?}: {e:?}",
+                    value.chars().take(40).collect::<String>()
+                ),
+            }
+        }
+    }
+    // Odd but valid headers, query strings, paths and cookies.
+    let bearer = format!("Bearer {token}");
+    let mut event = http_v2_event(&bearer);
+    event["headers"]["x-ünïcode"] = json!("välue ☃");
+    event["headers"]["x-empty"] = json!("");
+    event["rawPath"] = json!("/a b/%2F/ü");
+    event["cookies"] = json!(["a=b", "c=ü"]);
+    event["queryStringParameters"] = json!({"q": "ü,☃", "": ""});
+    assert!(call(&state, event).is_ok());
+    let mut event = rest_request_event(&bearer);
+    event["multiValueQueryStringParameters"] = json!({"a": ["1", "2"], "b": []});
+    event["queryStringParameters"] = json!(null);
+    event["headers"]["X-Weird"] = json!("tab\there");
+    assert!(call(&state, event).is_ok());
+}
+
+#[test]
+fn partition_account_api_and_default_stage_come_from_the_event() {
+    let state = state_default();
+    let bearer = format!("Bearer {}", good_token());
+    let mut event = http_v2_event(&bearer);
+    event["routeArn"] =
+        json!("arn:aws-cn:execute-api:cn-north-1:111122223333:xyz789/$default/POST/orders");
+    let answer = call(&state, event).unwrap();
+    assert_eq!(
+        answer["policyDocument"]["Statement"][0]["Resource"],
+        json!(["arn:aws-cn:execute-api:cn-north-1:111122223333:xyz789/$default/*/*"])
+    );
+    let mut event = token_event(&bearer);
+    event["methodArn"] =
+        json!("arn:aws-us-gov:execute-api:us-gov-west-1:444455556666:gov1/prod/DELETE/orders/42");
+    let answer = call(&state, event).unwrap();
+    assert_eq!(
+        answer["policyDocument"]["Statement"][0]["Resource"],
+        json!(["arn:aws-us-gov:execute-api:us-gov-west-1:444455556666:gov1/prod/*/*"])
+    );
+}
+
+#[test]
+fn each_event_maps_to_the_request_it_means() {
+    let bearer = "Bearer abc.def.ghi".to_string();
+    let now = 1_700_000_000;
+
+    // TOKEN: credential raw, method and path from the method ARN.
+    let mut event = token_event(&bearer);
+    event["methodArn"] =
+        json!("arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/prod/POST/orders/42/items");
+    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    assert_eq!(request.token_sources, [TokenSource::Raw(bearer.clone())]);
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/orders/42/items")
+    );
+    assert_eq!(request.method_arn.as_deref(), event["methodArn"].as_str());
+    assert_eq!(request.now, now);
+    assert!(request.headers.is_empty() && request.source_ip.is_none());
+
+    // REST REQUEST: headers lower-cased, query, source IP, method ARN.
+    let event = rest_request_event(&bearer);
+    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    assert_eq!(
+        request.token_sources,
+        [TokenSource::AuthorizationHeader(bearer.clone())]
+    );
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("GET", "/request")
+    );
+    assert!(
+        request
+            .headers
+            .contains(&("headerauth1".into(), "headerValue1".into()))
+    );
+    assert!(
+        request
+            .headers
+            .contains(&("authorization".into(), bearer.clone()))
+    );
+    assert!(
+        request
+            .headers
+            .iter()
+            .all(|(n, _)| *n == n.to_ascii_lowercase())
+    );
+    assert_eq!(
+        request.query,
+        [("QueryString1".to_string(), "queryValue1".to_string())]
+    );
+    assert_eq!(request.source_ip.as_deref(), Some("..."));
+    assert_eq!(
+        request.method_arn.as_deref(),
+        Some("arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/test/GET/request")
+    );
+
+    // HTTP 1.0.
+    let event = http_v1_event(&bearer);
+    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    assert_eq!(
+        request.token_sources,
+        [TokenSource::AuthorizationHeader(bearer.clone())]
+    );
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("GET", "/request")
+    );
+    assert!(
+        request
+            .headers
+            .contains(&("user-agent".into(), "...".into()))
+    );
+    assert_eq!(
+        request.query,
+        [("QueryString1".to_string(), "queryValue1".to_string())]
+    );
+    assert_eq!(request.source_ip.as_deref(), Some("..."));
+
+    // HTTP 2.0: method and path from the request context and rawPath,
+    // cookies back as a header, route ARN.
+    let event = http_v2_event(&bearer);
+    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    assert_eq!(
+        request.token_sources,
+        [TokenSource::AuthorizationHeader(bearer.clone())]
+    );
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/my/path")
+    );
+    assert!(
+        request
+            .headers
+            .contains(&("header1".into(), "value1".into()))
+    );
+    assert!(
+        request
+            .headers
+            .contains(&("cookie".into(), "cookie1; cookie2".into()))
+    );
+    assert_eq!(
+        request.query,
+        [
+            ("parameter1".to_string(), "value1,value2".to_string()),
+            ("parameter2".to_string(), "value".to_string())
+        ]
+    );
+    assert_eq!(request.source_ip.as_deref(), Some("IP"));
+    assert_eq!(
+        request.method_arn.as_deref(),
+        Some("arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/GET/request")
+    );
+
+    // HTTP 2.0 with null maps and no identity source: no credential, no query.
+    let event = fixture("example-apigw-v2-custom-authorizer-v2-request-null-maps.json");
+    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    assert!(request.query.is_empty());
+    let event =
+        fixture("example-apigw-v2-custom-authorizer-v2-request-without-identity-source.json");
+    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    assert!(request.token_sources.is_empty());
+}
+
+#[test]
+fn decisions_follow_the_clock() {
+    // `handle` decides as of now: a token that expired a second ago is 401,
+    // one expiring in a minute is allowed.
+    let state = state_default();
+    let now = now();
+    let mut claims = good_claims(now - 600);
+    claims["exp"] = json!(now - 1);
+    let expired = mint("ec-1", &claims);
+    claims["exp"] = json!(now + 60);
+    let fresh = mint("ec-1", &claims);
+    assert!(call(&state, token_event(&expired)).is_err());
+    assert!(call(&state, token_event(&fresh)).is_ok());
+    // The same expired token decided earlier is fine: `now` is what moved.
+    let answer = block_on(tollgate_lambda::handle_at(
+        &state,
+        token_event(&expired),
+        now - 10,
+    ));
+    assert!(answer.is_ok());
+}
+
+#[test]
+fn http_api_paths_are_as_routed_without_a_named_stage() {
+    // HTTP APIs put a named stage in front of `rawPath` (2.0) and `path`
+    // (1.0); routes do not have it.
+    let mut event = http_v2_event("Bearer x");
+    event["requestContext"]["stage"] = json!("prod");
+    event["rawPath"] = json!("/prod/orders/42");
+    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, 0);
+    assert_eq!(request.path, "/orders/42");
+    let mut event = http_v1_event("Bearer x");
+    event["requestContext"]["stage"] = json!("prod");
+    event["path"] = json!("/prod/orders/42");
+    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, 0);
+    assert_eq!(request.path, "/orders/42");
+    // REST API paths never carry the stage: left alone.
+    let mut event = rest_request_event("Bearer x");
+    event["requestContext"]["stage"] = json!("prod");
+    event["path"] = json!("/prod/orders/42");
+    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, 0);
+    assert_eq!(request.path, "/prod/orders/42");
+}

@@ -1,0 +1,208 @@
+//! Precompiled modules travel: `tollgate compile --target x86_64` uses the
+//! runtime's exact wasmtime configuration with the architecture's baseline
+//! CPU features, so its `.cwasm` loads under the runtime's own (host-tuned)
+//! engine; a `.cwasm` that does not load falls back to compiling a `.wasm`.
+
+mod common;
+
+use clap::Parser;
+use common::*;
+use tollgate::engine::{DEFAULT_MODULE, EngineError, Target, precompile_for};
+use tollgate::{Authorizer, Limits, PolicyEngine};
+use tollgate_lambda::setup::{ModuleSource, SetupError, load_engine};
+
+/// This machine's architecture as a `--target` (the tests build x86_64;
+/// this keeps them true on an arm64 machine too), with its ELF `e_machine`.
+fn native() -> (Target, &'static str, u16) {
+    if cfg!(target_arch = "aarch64") {
+        (Target::Aarch64, "aarch64", 183)
+    } else {
+        (Target::X86_64, "x86_64", 62)
+    }
+}
+
+/// The other architecture.
+fn foreign() -> (Target, &'static str, u16) {
+    if cfg!(target_arch = "aarch64") {
+        (Target::X86_64, "x86_64", 62)
+    } else {
+        (Target::Aarch64, "aarch64", 183)
+    }
+}
+
+fn allows_a_good_token(engine: std::sync::Arc<PolicyEngine>) {
+    let scratch = Scratch::new("precompile-policy");
+    let policy = write_policy(&scratch.0);
+    let authorizer = Authorizer::from_config_file(engine, &policy).unwrap();
+    let request = tollgate::model::Request {
+        token_sources: vec![tollgate::model::TokenSource::AuthorizationHeader(format!(
+            "Bearer {}",
+            good_token()
+        ))],
+        now: now(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        authorizer.authorize(&request),
+        tollgate::model::Decision::Allow(_)
+    ));
+}
+
+#[test]
+fn compile_target_native_loads_in_the_runtime_engine() {
+    let (_, name, machine) = native();
+    let scratch = Scratch::new("precompile");
+    let out = scratch.path("policy.cwasm");
+    let cli = tollgate::cli::Cli::try_parse_from([
+        "tollgate".as_ref(),
+        "compile".as_ref(),
+        "--target".as_ref(),
+        name.as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ])
+    .unwrap();
+    assert_eq!(
+        tollgate::cli::run(cli),
+        std::process::ExitCode::from(tollgate::cli::EXIT_ALLOW)
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    // An ELF for this architecture.
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    assert_eq!(u16::from_le_bytes([bytes[18], bytes[19]]), machine);
+    // Loads under the engine the Lambda function builds (host CPU features
+    // enabled): the baseline is a subset of them.
+    let engine = PolicyEngine::from_bytes(&bytes, Limits::default()).expect("loads");
+    allows_a_good_token(engine);
+
+    assert!(
+        tollgate::cli::Cli::try_parse_from(["tollgate", "compile", "--target", "riscv", "-o", "x"])
+            .is_err()
+    );
+}
+
+#[test]
+fn compile_target_foreign_needs_all_arch_or_says_so() {
+    let (target, _, machine) = foreign();
+    match precompile_for(DEFAULT_MODULE, Some(target)) {
+        // This wasmtime was built with `all-arch`: an ELF for the other
+        // architecture, which this host refuses to load.
+        Ok(bytes) => {
+            assert_eq!(u16::from_le_bytes([bytes[18], bytes[19]]), machine);
+            assert!(matches!(
+                PolicyEngine::from_bytes(&bytes, Limits::default()),
+                Err(EngineError::Precompiled(_))
+            ));
+        }
+        Err(e) => {
+            assert!(matches!(e, EngineError::UnsupportedTarget { .. }), "{e:?}");
+            let message = e.to_string();
+            assert!(message.contains("all-arch"), "{message}");
+            assert!(message.contains(target.triple()), "{message}");
+        }
+    }
+}
+
+/// A valid `.cwasm` whose engine section claims wasmtime major version 47:
+/// what a `.cwasm` made by another tollgate release looks like.
+fn cwasm_from_another_wasmtime() -> Vec<u8> {
+    let good = precompile_for(DEFAULT_MODULE, Some(native().0)).unwrap();
+    // The engine section starts `<format> <len=2> "48"`; patch the version.
+    for i in 0..good.len().saturating_sub(3) {
+        if good[i + 1] == 2 && &good[i + 2..i + 4] == b"48" {
+            let mut patched = good.clone();
+            patched[i + 3] = b'7';
+            if let Err(EngineError::Precompiled(e)) =
+                PolicyEngine::from_bytes(&patched, Limits::default())
+                && format!("{e:#}").contains("version")
+            {
+                return patched;
+            }
+        }
+    }
+    panic!("no wasmtime version found in the .cwasm engine section");
+}
+
+#[test]
+fn a_cwasm_that_does_not_load_falls_back_to_compiling_the_wasm() {
+    let scratch = Scratch::new("fallback");
+    let cwasm = scratch.path("tollgate.cwasm");
+    std::fs::write(&cwasm, cwasm_from_another_wasmtime()).unwrap();
+
+    // No .wasm beside it: the embedded module, which decides as usual.
+    let engine = load_engine(&ModuleSource::File(cwasm.clone()), Limits::default())
+        .expect("falls back to the embedded module");
+    allows_a_good_token(engine);
+
+    // A .wasm beside it is preferred (it is the module the .cwasm was made
+    // from); a broken one shows it was the one tried.
+    std::fs::write(scratch.path("tollgate.wasm"), b"not wasm").unwrap();
+    let err = load_engine(&ModuleSource::File(cwasm.clone()), Limits::default()).unwrap_err();
+    assert!(
+        matches!(err, SetupError::Module(EngineError::Invalid(_))),
+        "{err}"
+    );
+    std::fs::write(scratch.path("tollgate.wasm"), DEFAULT_MODULE).unwrap();
+    allows_a_good_token(load_engine(&ModuleSource::File(cwasm), Limits::default()).unwrap());
+
+    // Anything else stays fatal: a missing file, or bytes that are no module.
+    let missing = load_engine(
+        &ModuleSource::File(scratch.path("missing.cwasm")),
+        Limits::default(),
+    );
+    assert!(matches!(
+        missing,
+        Err(SetupError::Module(EngineError::Read { .. }))
+    ));
+    std::fs::write(scratch.path("junk.cwasm"), b"junk").unwrap();
+    let junk = load_engine(
+        &ModuleSource::File(scratch.path("junk.cwasm")),
+        Limits::default(),
+    );
+    assert!(matches!(
+        junk,
+        Err(SetupError::Module(EngineError::Invalid(_)))
+    ));
+}
+
+#[test]
+fn the_function_builds_its_state_from_files_once() {
+    let scratch = Scratch::new("sources");
+    let policy = write_policy(&scratch.0);
+    let cwasm = scratch.path("tollgate.cwasm");
+    std::fs::write(
+        &cwasm,
+        precompile_for(DEFAULT_MODULE, Some(native().0)).unwrap(),
+    )
+    .unwrap();
+    let sources = tollgate_lambda::setup::Sources {
+        config: policy,
+        module: ModuleSource::File(cwasm),
+        limits: Limits::default(),
+    };
+    let state = block_on(tollgate_lambda::setup::state(
+        &sources,
+        tollgate_lambda::Settings::default(),
+    ))
+    .expect("state");
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(tollgate_lambda::handle(&state, token_event(&good_token())))
+        .unwrap();
+    assert_eq!(answer["principalId"], "alice");
+
+    // A policy the module refuses stops init with the module's message.
+    std::fs::write(scratch.path("bad.toml"), "[[issuer]]\nissuer = \"x\"\n").unwrap();
+    let bad = tollgate_lambda::setup::Sources {
+        config: scratch.path("bad.toml"),
+        module: ModuleSource::Embedded,
+        limits: Limits::default(),
+    };
+    let err = block_on(tollgate_lambda::setup::state(
+        &bad,
+        tollgate_lambda::Settings::default(),
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("issuer[0]"), "{err}");
+}
