@@ -1,5 +1,5 @@
 //! `cargo bench -p tollgate-lambda`: the Lambda authorizer side by side
-//! with the Node peers (`bench/peers`, copied from `../shared/peers`) on
+//! with the Node peers (`bench/peers`, copied into the repo with their provenance) on
 //! the same tokens (made by the peers' `gen.mjs`).
 //!
 //! - **cold start**: process start to the first answered invocation
