@@ -39,8 +39,10 @@ pub fn build_component(
     let embedded = out_dir.join(out_name);
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // A relative CARGO_TARGET_DIR is relative to where cargo was started
+    // (the workspace root here), not to this build script's folder.
     let target_dir = match env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("wasm-guest"),
+        Some(dir) => workspace_root.join(dir).join("wasm-guest"),
         None => workspace_root.join("target").join("wasm-guest"),
     };
     ensure_target(&target_dir)?;

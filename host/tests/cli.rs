@@ -361,3 +361,34 @@ fn the_demo_runs_with_nothing_to_write_first() {
     }
     assert!(text.contains("warm decisions"), "{text}");
 }
+
+/// With `--features cross-precompile`: an aarch64 module is precompiled on
+/// this machine (an AArch64 ELF), and refused here with a clear message.
+#[cfg(feature = "cross-precompile")]
+#[test]
+fn cross_precompiles_for_aarch64() {
+    let dir = Scratch::new("cross");
+    let cwasm = dir.path("arm64.cwasm");
+    let out = tollgate(&["compile", "--target", "aarch64", "-o", &cwasm]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(&cwasm).expect("written");
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    assert_eq!(
+        u16::from_le_bytes([bytes[18], bytes[19]]),
+        183,
+        "EM_AARCH64"
+    );
+    if cfg!(target_arch = "x86_64") {
+        let out = tollgate(&[
+            "check",
+            "--config",
+            "/nonexistent.toml",
+            "--token",
+            "x",
+            "--module",
+            &cwasm,
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("aarch64"), "{}", stderr(&out));
+    }
+}
