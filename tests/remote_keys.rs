@@ -9,12 +9,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tollgate::jwks::testing::{Behaviour, TestServer};
 use tollgate::jwks::{RefreshMode, Settings};
 use tollgate::model::{Decision, DenyReason, Request};
 use tollgate::{Authorizer, ConfigBase, Gate, SetupError};
-use tollgate_keys::Algorithm;
 use tollgate_keys::mint::SigningKey;
 use tollgate_tests::{bearer_request, default_engine};
 
@@ -23,25 +22,10 @@ const AUDIENCE: &str = "orders-api";
 const WINDOW: Duration = Duration::from_millis(200);
 
 fn fast() -> Settings {
-    Settings {
-        connect_timeout: Duration::from_millis(500),
-        request_timeout: Duration::from_millis(500),
-        min_ttl: Duration::from_secs(60),
-        max_ttl: Duration::from_secs(60),
-        penalty_window: WINDOW,
-        max_stale: Duration::from_secs(60),
-        max_backoff: Duration::from_millis(400),
-        ..Settings::default()
-    }
+    tollgate_jwks::testing::fast_settings(WINDOW)
 }
 
-fn key(kid: &str) -> SigningKey {
-    SigningKey::generate(Algorithm::Es256, kid).expect("generate key")
-}
-
-fn jwks(keys: &[&SigningKey]) -> Value {
-    json!({ "keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>() })
-}
+use tollgate_jwks::testing::{es256_key as key, jwks_of as jwks};
 
 fn now() -> i64 {
     tollgate::cli::unix_now()

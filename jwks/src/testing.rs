@@ -314,3 +314,32 @@ impl Body for Chunked {
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b' '; n])))))
     }
 }
+
+/// Settings for fast tests: a `window` penalty box (and backoff up to twice
+/// that), 500 ms timeouts, a fixed 60 s TTL and 60 s of stale serving.
+pub fn fast_settings(window: Duration) -> crate::Settings {
+    crate::Settings {
+        connect_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_millis(500),
+        min_ttl: Duration::from_secs(60),
+        max_ttl: Duration::from_secs(60),
+        penalty_window: window,
+        max_stale: Duration::from_secs(60),
+        max_backoff: window * 2,
+        ..crate::Settings::default()
+    }
+}
+
+/// A fresh ES256 signing key with this `kid`.
+///
+/// # Panics
+/// If key generation fails (test helper).
+pub fn es256_key(kid: &str) -> tollgate_keys::mint::SigningKey {
+    tollgate_keys::mint::SigningKey::generate(tollgate_keys::Algorithm::Es256, kid)
+        .expect("generate an ES256 key")
+}
+
+/// A JWK Set document holding these keys' public JWKs.
+pub fn jwks_of(keys: &[&tollgate_keys::mint::SigningKey]) -> serde_json::Value {
+    serde_json::json!({ "keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>() })
+}

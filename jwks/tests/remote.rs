@@ -9,38 +9,21 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tollgate_jwks::testing::{Behaviour, TestServer};
 use tollgate_jwks::{
     FetchError, IssuerKeys, KeyManager, RefreshMode, RemoteSource, Settings, SetupError,
 };
-use tollgate_keys::mint::SigningKey;
 use tollgate_keys::{Algorithm, KeySet, KeyStore, LookupError, VerificationKey};
 
 const ISSUER: &str = "https://issuer.test";
 const WINDOW: Duration = Duration::from_millis(200);
 
-/// Small, fast settings: 200 ms penalty window, 500 ms timeouts, long TTL.
 fn fast() -> Settings {
-    Settings {
-        connect_timeout: Duration::from_millis(500),
-        request_timeout: Duration::from_millis(500),
-        min_ttl: Duration::from_secs(60),
-        max_ttl: Duration::from_secs(60),
-        penalty_window: WINDOW,
-        max_stale: Duration::from_secs(60),
-        max_backoff: Duration::from_millis(400),
-        ..Settings::default()
-    }
+    tollgate_jwks::testing::fast_settings(WINDOW)
 }
 
-fn key(kid: &str) -> SigningKey {
-    SigningKey::generate(Algorithm::Es256, kid).expect("generate key")
-}
-
-fn jwks(keys: &[&SigningKey]) -> Value {
-    json!({ "keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>() })
-}
+use tollgate_jwks::testing::{es256_key as key, jwks_of as jwks};
 
 /// Fail the test if `future` takes longer than `limit`.
 async fn within<T>(limit: Duration, future: impl Future<Output = T>) -> T {
