@@ -163,3 +163,28 @@ fn the_host_observes_the_modules_key_lookup_misses() {
     assert!(matches!(decision, Decision::Allow(_)), "{decision:?}");
     assert!(misses.is_empty());
 }
+
+#[test]
+fn a_built_in_policy_reads_no_files_from_the_working_directory() {
+    // Cargo runs tests in the package folder, where `Cargo.toml` exists: an
+    // embedded policy naming it must still be refused, not read from disk.
+    for (policy, what) in [
+        (
+            "[[issuer]]\nissuer = \"https://i\"\njwks_file = \"Cargo.toml\"\naudiences = [\"a\"]\nalgorithms = [\"ES256\"]\n",
+            "JWK Set",
+        ),
+        (
+            "[[issuer]]\nissuer = \"https://i\"\naudiences = [\"a\"]\nalgorithms = [\"HS256\"]\n[[issuer.secrets]]\nfile = \"Cargo.toml\"\nalgorithm = \"HS256\"\n",
+            "secret",
+        ),
+    ] {
+        assert!(std::path::Path::new("Cargo.toml").is_file(), "test premise");
+        let error =
+            tollgate_tests::try_authorizer(policy, &[]).expect_err("must not read Cargo.toml");
+        let message = error.to_string();
+        assert!(
+            message.contains("not among the files built into this policy"),
+            "{what}: {message}"
+        );
+    }
+}

@@ -249,14 +249,7 @@ impl ConfigBase {
             ConfigBase::Dir(dir) => tollgate_keys::load_jwks_file(&dir.join(path)),
             ConfigBase::Embedded(files) => match files.iter().find(|(name, _)| name == path) {
                 Some((_, text)) => KeySet::from_jwks_json(text).map(|(set, _skipped)| set),
-                None => Err(tollgate_keys::KeyError::ReadFile {
-                    what: "JWK Set",
-                    path: PathBuf::from(path),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "not among the files built into this policy",
-                    ),
-                }),
+                None => Err(not_embedded("JWK Set", path)),
             },
         }
     }
@@ -264,10 +257,24 @@ impl ConfigBase {
     fn secret(&self, location: &str, encoding: &str) -> Result<Vec<u8>, tollgate_keys::KeyError> {
         match self {
             ConfigBase::Dir(dir) => tollgate_keys::load_secret(location, encoding, dir),
-            ConfigBase::Embedded(_) => {
+            // Only `env:NAME`: a built-in policy reads no files.
+            ConfigBase::Embedded(_) if location.starts_with("env:") => {
                 tollgate_keys::load_secret(location, encoding, Path::new("."))
             }
+            ConfigBase::Embedded(_) => Err(not_embedded("secret", location)),
         }
+    }
+}
+
+/// A file a built-in policy names but does not carry.
+fn not_embedded(what: &'static str, path: &str) -> tollgate_keys::KeyError {
+    tollgate_keys::KeyError::ReadFile {
+        what,
+        path: PathBuf::from(path),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "not among the files built into this policy (use env:NAME for secrets)",
+        ),
     }
 }
 

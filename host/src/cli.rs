@@ -230,14 +230,7 @@ pub enum CliError {
 
 impl CliError {
     fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Usage(_)
-            | CliError::Setup(_)
-            | CliError::Io { .. }
-            | CliError::Mint(_)
-            | CliError::Runtime(_) => EXIT_USAGE,
-            CliError::Engine(_) => EXIT_USAGE,
-        }
+        EXIT_USAGE
     }
 }
 
