@@ -248,6 +248,91 @@ async fn outage_keeps_serving_cached_keys() {
     assert!(server.hits("/jwks") >= 3, "retries happened");
 }
 
+/// A token signed with a key the cache does not hold while the key server is
+/// down: the key may have been rotated in at the issuer, so the answer is the
+/// host's trouble (`keys-unavailable`, 503), not the client's (`unknown-key`,
+/// 401); the cached keys keep allowing, and once the server is back the new
+/// key verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_key_during_an_outage_is_keys_unavailable_not_unauthenticated() {
+    let server = TestServer::start();
+    let (a, b) = (key("a"), key("b"));
+    server.set("/jwks", Behaviour::json(&jwks(&[&a])));
+    let gate = gate(
+        &policy_with(ISSUER, &format!("jwks_uri = \"{}\"", server.url("/jwks"))),
+        fast(),
+    )
+    .await;
+    // Healthy source: an unknown kid is the client's problem.
+    tokio::time::sleep(WINDOW + Duration::from_millis(20)).await;
+    assert_deny(
+        &within(Duration::from_secs(2), gate.decide(&request(&b))).await,
+        DenyReason::UnknownKey,
+    );
+    assert_eq!(server.hits("/jwks"), 2);
+
+    // Outage: the refetch for b fails.
+    server.set("/jwks", Behaviour::Status(500));
+    tokio::time::sleep(WINDOW + Duration::from_millis(20)).await;
+    let decision = within(Duration::from_secs(2), gate.decide(&request(&b))).await;
+    assert_deny(&decision, DenyReason::KeysUnavailable);
+    if let Decision::Deny(deny) = &decision {
+        assert_eq!(deny.http_status(), 503);
+    }
+    assert_eq!(server.hits("/jwks"), 3);
+    // Within the backoff: no fetch, still the host's trouble; a still cached.
+    assert_deny(
+        &gate.decide(&request(&b)).await,
+        DenyReason::KeysUnavailable,
+    );
+    assert_allow(&gate.decide(&request(&a)).await);
+    assert_eq!(server.hits("/jwks"), 3);
+
+    // Recovery, with b now published: b verifies after the backoff.
+    server.set("/jwks", Behaviour::json(&jwks(&[&a, &b])));
+    tokio::time::sleep(2 * WINDOW + Duration::from_millis(40)).await;
+    assert_allow(&within(Duration::from_secs(2), gate.decide(&request(&b))).await);
+}
+
+/// During an outage a flood of unknown kids follows the backoff, not just
+/// the penalty window: retries of a failing source space out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kids_during_an_outage_follow_the_backoff() {
+    let server = TestServer::start();
+    let (a, b) = (key("a"), key("b"));
+    server.set("/jwks", Behaviour::json(&jwks(&[&a])));
+    let settings = Settings {
+        max_backoff: Duration::from_secs(60),
+        ..fast()
+    };
+    let gate = gate(
+        &policy_with(ISSUER, &format!("jwks_uri = \"{}\"", server.url("/jwks"))),
+        settings,
+    )
+    .await;
+    server.set("/jwks", Behaviour::Status(500));
+    tokio::time::sleep(WINDOW + Duration::from_millis(20)).await;
+    let started = Instant::now();
+    // 2.5 s of unknown kids, every 10 ms: with a fixed 200 ms window that
+    // would be ~13 fetches; with backoff 200, 400, 800, 1600 ms it is at most 5.
+    within(Duration::from_secs(20), async {
+        while started.elapsed() < Duration::from_millis(2500) {
+            assert_deny(
+                &gate.decide(&request(&b)).await,
+                DenyReason::KeysUnavailable,
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let fetches = server.hits("/jwks") - 1;
+    assert!(
+        (2..=5).contains(&fetches),
+        "{fetches} fetches of a failing source in 2.5 s: expected 2 to 5 with backoff"
+    );
+    assert_allow(&gate.decide(&request(&a)).await);
+}
+
 /// A key server that hangs: setup and decisions return within the bound
 /// (`request_timeout`), answering from what is cached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,7 +76,34 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, serde_jso
 /// Decode a base64url JSON object segment (header or payload).
 /// Parse decoded bytes as a JSON object without duplicate member names.
 pub(crate) fn decode_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, String> {
-    parse_object(bytes).map_err(|e| format!("{what} is not a JSON object: {e}"))
+    parse_object(bytes).map_err(|e| format!("{what} is not a JSON object: {}", json_problem(&e)))
+}
+
+/// What is wrong with a JSON text, without quoting it: serde_json's own
+/// message can echo a whole string value from the token (up to its size
+/// limit), which must not reach logs. Only the kind of problem and where it
+/// is are kept.
+pub(crate) fn json_problem(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let kind = match error.classify() {
+        Category::Syntax => "invalid JSON",
+        Category::Eof => "unexpected end of JSON",
+        Category::Data if error.to_string().starts_with("duplicate member") => {
+            return duplicate_member_message(error);
+        }
+        Category::Data => "not an object with valid members",
+        Category::Io => "unreadable",
+    };
+    format!("{kind} at line {} column {}", error.line(), error.column())
+}
+
+/// The strict parser's duplicate-name message, cut to a bounded length.
+fn duplicate_member_message(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 fn malformed(detail: impl Into<String>) -> Deny {
@@ -264,8 +291,8 @@ fn parse_header(segment: &str, limits: &Limits) -> Result<Header, Deny> {
             limits.max_header_bytes
         )));
     }
-    let header =
-        parse_object(&bytes).map_err(|e| malformed(format!("header is not a JSON object: {e}")))?;
+    let header = parse_object(&bytes)
+        .map_err(|e| malformed(format!("header is not a JSON object: {}", json_problem(&e))))?;
 
     let alg = match header.get("alg") {
         None => return Err(malformed("header has no `alg`")),
@@ -429,6 +456,32 @@ mod tests {
         // Deep nesting is refused, not a stack overflow.
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse_object(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn json_problems_never_echo_the_token() {
+        let secretish = "s3cr3t-".repeat(200);
+        for text in [
+            format!("\"{secretish}\""),
+            format!("[\"{secretish}\"]"),
+            format!("{{\"a\":\"{secretish}"),
+            format!("{{\"{secretish}\":1,\"{secretish}\":2}}"),
+        ] {
+            let message = decode_object(text.as_bytes(), "payload").unwrap_err();
+            assert!(!message.contains("s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-"), "{message}");
+            assert!(message.len() < 200, "{} bytes: {message}", message.len());
+            assert!(
+                message.starts_with("payload is not a JSON object: "),
+                "{message}"
+            );
+        }
+        let limits = Limits::default();
+        let h = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("\"{}\"", "x".repeat(1500)));
+        let deny = parse_compact(&format!("{h}.e30.c2ln"), &limits).unwrap_err();
+        assert_eq!(deny.reason, DenyReason::Malformed);
+        assert!(!deny.detail.contains(&"x".repeat(100)), "{}", deny.detail);
+        assert!(deny.detail.contains("line 1 column"), "{}", deny.detail);
     }
 
     #[test]

@@ -241,6 +241,22 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
     }
 }
 
+/// Write a private key file readable by its owner only (mode 0600 on Unix),
+/// refusing to replace an existing file.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
 /// Load the engine for `--module` or the embedded module.
 pub fn load_engine(module: Option<&Path>, limits: Limits) -> Result<Arc<PolicyEngine>, CliError> {
     Ok(match module {
@@ -267,7 +283,11 @@ fn check(args: &CheckArgs) -> Result<u8, CliError> {
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
     let engine = load_engine(args.module.as_deref(), args.limits.limits())?;
-    let source = if token.len() > 7 && token[..7].eq_ignore_ascii_case("bearer ") {
+    let source = if token.len() > 7
+        && token
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+    {
         TokenSource::AuthorizationHeader(token)
     } else {
         TokenSource::Raw(token)
@@ -364,7 +384,7 @@ fn keys_new(alg: &str, kid: &str, out: &Path, jwks: Option<&Path>) -> Result<(),
             out.display()
         )));
     }
-    std::fs::write(out, key.to_json()).map_err(io_error(out))?;
+    write_private(out, &key.to_json()).map_err(io_error(out))?;
     let jwks_text = serde_json::to_string_pretty(&key.jwks()).unwrap_or_default();
     match jwks {
         Some(path) => std::fs::write(path, jwks_text + "\n").map_err(io_error(path))?,

@@ -9,7 +9,7 @@ use tollgate_jwks::{KeyManager, Settings};
 
 use crate::authorizer::{self, Authorizer, ConfigBase, SetupError};
 use crate::engine::PolicyEngine;
-use crate::model::{Decision, DenyReason, Request};
+use crate::model::{Decision, Deny, DenyReason, Request};
 
 /// A configured policy module with its keys kept fresh.
 ///
@@ -103,10 +103,45 @@ impl Gate {
             }
         }
         if !ask_again {
-            return decision;
+            return self.outage_instead_of_unknown_key(decision, &refreshed);
         }
         tracing::info!("keys refreshed after a miss; deciding once more");
         self.authorizer.authorize_observed(request).0
+    }
+
+    /// An `unknown-key` deny while the issuer's key source is failing (its
+    /// last fetch, the refetch for this very miss included, did not succeed)
+    /// is the host's trouble, not the client's: the key may well have been
+    /// rotated in at the issuer. It becomes `keys-unavailable` (503 in server
+    /// modes, a 500 in Lambda: never cached, never an allow), so a client
+    /// with a freshly rotated key is not turned away as unauthenticated.
+    fn outage_instead_of_unknown_key(&self, decision: Decision, issuers: &[&str]) -> Decision {
+        let Decision::Deny(deny) = &decision else {
+            return decision;
+        };
+        if deny.reason != DenyReason::UnknownKey {
+            return decision;
+        }
+        let failing = self.keys.status().into_iter().find(|status| {
+            issuers.contains(&status.issuer.as_str()) && status.consecutive_failures > 0
+        });
+        match failing {
+            Some(status) => {
+                tracing::warn!(
+                    issuer = %status.issuer,
+                    failures = status.consecutive_failures,
+                    "unknown key while the issuer's key source is failing; answering keys-unavailable"
+                );
+                Decision::Deny(Deny::new(
+                    DenyReason::KeysUnavailable,
+                    format!(
+                        "the token's key is not among the cached keys of issuer {:?} and its key source cannot be fetched right now ({} failed fetch(es)); retry later",
+                        status.issuer, status.consecutive_failures
+                    ),
+                ))
+            }
+            None => decision,
+        }
     }
 
     /// The authorizer (module, manifest, key store).

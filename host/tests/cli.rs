@@ -136,6 +136,19 @@ fn check_denies_with_exit_1_and_a_reason() {
 }
 
 #[test]
+fn a_token_of_non_ascii_text_is_a_malformed_deny_not_a_crash() {
+    let (_dir, _key, config) = setup("non-ascii");
+    // Byte 7 falls inside a multi-byte character.
+    let token = "ééééééééé.secret-part.xyz";
+    let out = tollgate(&["check", "--config", &config, "--token", token]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let d = decision(&out);
+    assert_eq!(d["allow"], false);
+    assert_eq!(d["reason"], "malformed");
+    assert!(!stderr(&out).contains("secret-part"), "{}", stderr(&out));
+}
+
+#[test]
 fn logs_are_json_lines_without_the_token_or_its_signature() {
     let (_dir, key, config) = setup("logs");
     let token = mint(
@@ -272,6 +285,16 @@ fn a_precompiled_module_decides_like_the_embedded_one() {
 fn keys_new_refuses_to_overwrite() {
     let (dir, key, _config) = setup("overwrite");
     let before = std::fs::read(&key).expect("read");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).expect("stat").permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "a private key is for its owner only: {mode:o}"
+        );
+    }
     let out = tollgate(&[
         "keys",
         "new",

@@ -2,8 +2,10 @@
 //! server on 127.0.0.1 (allow, exit 0), and the same server down
 //! (`keys-unavailable`, status 503, exit 1).
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tollgate_jwks::testing::{Behaviour, TestServer};
@@ -32,13 +34,52 @@ impl Drop for Scratch {
     }
 }
 
-fn check(config: &std::path::Path, token: &str) -> (Output, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["check", "--config"])
-        .arg(config)
-        .args(["--token", token])
-        .output()
+/// Run `command` to completion, killing it (and failing the test) after `limit`.
+fn output_within(command: &mut Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run tollgate");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for tollgate") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tollgate check did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    }
+}
+
+fn check(config: &std::path::Path, token: &str) -> (Output, Value) {
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["check", "--config"])
+            .arg(config)
+            .args(["--token", token]),
+        Duration::from_secs(30),
+    );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let decision =
         serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));

@@ -81,7 +81,7 @@ pub(crate) struct Slot<T> {
     pub(crate) url: RemoteUrl,
     what: &'static str,
     parse: Parser<T>,
-    flight: tokio::sync::Mutex<()>,
+    flight: Arc<tokio::sync::Mutex<()>>,
     state: Mutex<State<T>>,
     /// When the slot next wants attention (refresh, retry or eviction), in
     /// [`Shared::ms`]; read without locking on the decision path.
@@ -94,7 +94,7 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
             url,
             what,
             parse,
-            flight: tokio::sync::Mutex::new(()),
+            flight: Arc::new(tokio::sync::Mutex::new(())),
             state: Mutex::new(State {
                 value: None,
                 fetched_at: None,
@@ -168,21 +168,27 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
     /// and share that fetch) or it was fetched less than `penalty_window` ago.
     ///
     /// In background mode the fetch runs in its own task, so it completes and
-    /// updates the slot even if this caller is dropped; in inline mode it runs
-    /// in this future, and dropping it cancels the fetch.
+    /// updates the slot even if this caller is dropped; the task holds the
+    /// single-flight lock until it ends, so a dropped caller never lets a
+    /// second fetch of the same URL start. In inline mode it runs in this
+    /// future, and dropping it cancels the fetch (and releases the lock).
     pub(crate) async fn attempt(self: &Arc<Self>, shared: &Arc<Shared>) -> Attempt {
         let seen = self.lock().finished;
-        let _flight = self.flight.lock().await;
+        let flight = Arc::clone(&self.flight).lock_owned().await;
         let started = {
             let mut state = self.lock();
             if state.finished != seen {
                 return Attempt::Joined;
             }
             let now = Instant::now();
+            // Never more than one fetch per penalty window; while the source
+            // is failing, not before its backoff either, whoever asks (a
+            // flood of unknown `kid`s during an outage included).
+            let gate = shared.settings.backoff(state.failures);
             if let Some(last) = state.last_attempt
-                && now < last + shared.settings.penalty_window
+                && now < last + gate
             {
-                tracing::debug!(what = self.what, url = %self.url, "fetch skipped: penalty window");
+                tracing::debug!(what = self.what, url = %self.url, "fetch skipped: penalty window or backoff");
                 return Attempt::Gated;
             }
             state.last_attempt = Some(now);
@@ -196,8 +202,10 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
             Ok(runtime) if background => {
                 let slot = Arc::clone(self);
                 let shared_for_task = Arc::clone(shared);
-                let task = runtime
-                    .spawn(async move { slot.fetch_and_store(&shared_for_task, started).await });
+                let task = runtime.spawn(async move {
+                    let _flight = flight;
+                    slot.fetch_and_store(&shared_for_task, started).await
+                });
                 task.await.unwrap_or_else(|e| {
                     Err(FetchError::Transport {
                         url: self.url.to_string(),
@@ -205,7 +213,10 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
                     })
                 })
             }
-            _ => self.fetch_and_store(shared, started).await,
+            _ => {
+                let _flight = flight;
+                self.fetch_and_store(shared, started).await
+            }
         };
         Attempt::Fetched(result)
     }

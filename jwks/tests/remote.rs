@@ -172,6 +172,48 @@ async fn concurrent_misses_share_one_fetch() {
     assert!(has(&store, "b"));
 }
 
+/// A caller that goes away while its fetch is in flight (a client hung up)
+/// does not end the single flight: the fetch, still running in its own task,
+/// holds it, so a miss after the penalty window has passed joins that fetch
+/// instead of starting a second one of the same URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_caller_does_not_end_the_single_flight() {
+    let server = TestServer::start();
+    let (a, b) = (key("a"), key("b"));
+    server.set("/jwks", Behaviour::json(&jwks(&[&a])));
+    let settings = Settings {
+        request_timeout: Duration::from_secs(3),
+        ..fast()
+    };
+    let (store, manager) = start(remote(server.url("/jwks")), settings).await;
+    tokio::time::sleep(WINDOW + Duration::from_millis(20)).await;
+    // Slower than the penalty window.
+    server.set(
+        "/jwks",
+        Behaviour::Delay(WINDOW * 3, Box::new(Behaviour::json(&jwks(&[&a, &b])))),
+    );
+    let first = {
+        let manager = manager.clone();
+        tokio::spawn(async move {
+            manager
+                .refresh_for_miss(ISSUER, Some("b"), LookupError::UnknownKey)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    first.abort();
+    // Past the window, the fetch still in flight.
+    tokio::time::sleep(WINDOW + Duration::from_millis(20)).await;
+    let found = within(
+        Duration::from_secs(5),
+        manager.refresh_for_miss(ISSUER, Some("b"), LookupError::UnknownKey),
+    )
+    .await;
+    assert!(found, "the second miss saw the shared fetch's result");
+    assert_eq!(server.hits("/jwks"), 2, "prefetch + one refetch, not two");
+    assert!(has(&store, "b"));
+}
+
 /// Rotation: a new kid is picked up on first use; a removed key stops after
 /// the next successful refresh.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,7 +379,9 @@ async fn bad_responses_keep_the_cached_keys() {
     ];
     for (index, (behaviour, expected)) in cases.into_iter().enumerate() {
         server.set("/jwks", behaviour.clone());
-        tokio::time::sleep(WINDOW + Duration::from_millis(20)).await;
+        // Failures in a row: the next fetch waits out the backoff (up to
+        // `max_backoff`), not only the penalty window.
+        tokio::time::sleep(fast().max_backoff + Duration::from_millis(20)).await;
         let before = server.hits("/jwks");
         let t = Instant::now();
         let has_keys = within(Duration::from_secs(2), manager.refresh_issuer(ISSUER)).await;

@@ -241,7 +241,14 @@ pub fn grant_resources(
         match exact {
             Some(arns) => out.resources.extend(arns),
             None => {
-                if valid_method(&grant.method) && grant_matches(grant, method, path) {
+                // The requested ARN carries the client's own path: a `*`
+                // or `?` in it would be an IAM wildcard and widen the
+                // cached Allow beyond the route asked, so such a route is
+                // never allowed this way (an implicit deny instead).
+                if valid_method(&grant.method)
+                    && !requested.contains(['*', '?'])
+                    && grant_matches(grant, method, path)
+                {
                     out.resources.push(requested.to_string());
                 }
                 out.inexpressible.push(grant.clone());
@@ -448,6 +455,36 @@ mod tests {
             &[grant("G*T", "/orders/42")],
         );
         assert!(got.resources.is_empty());
+    }
+
+    #[test]
+    fn a_requested_path_with_iam_wildcards_is_never_copied_into_an_allow() {
+        // A client asks for `/orders/*`: `*` is a valid `{id}` segment for
+        // the grant, but copied into the Allow it would match every path
+        // under `/orders/` for as long as the answer is cached.
+        let requested = ARN.replace("/orders/42", "/orders/*");
+        let arn = ExecuteApiArn::parse(&requested).unwrap();
+        for path in ["/orders/*", "/orders/?"] {
+            let requested = ARN.replace("/orders/42", path);
+            let got = grant_resources(
+                &arn,
+                &requested,
+                "GET",
+                path,
+                &[grant("GET", "/orders/{id}")],
+            );
+            assert!(got.resources.is_empty(), "{path}: {got:?}");
+            assert_eq!(got.inexpressible.len(), 1);
+        }
+        // An expressible grant is written from the grant, not the request.
+        let got = grant_resources(
+            &arn,
+            &requested,
+            "GET",
+            "/orders/*",
+            &[grant("GET", "/orders/*")],
+        );
+        assert_eq!(got.resources, [ARN.replace("/orders/42", "/orders/*")]);
     }
 
     #[test]

@@ -385,7 +385,50 @@ fn authorization_sources(typed: Vec<String>, raw: &Value, identity: &[String]) -
             .map(TokenSource::AuthorizationHeader)
             .collect();
     }
-    identity.iter().cloned().map(TokenSource::Raw).collect()
+    identity_tokens(identity)
+        .into_iter()
+        .map(TokenSource::Raw)
+        .collect()
+}
+
+/// The credentials among an authorizer's identity-source values when there
+/// is no `Authorization` header (a token from a query string or another
+/// header). Identity sources often also carry the route
+/// (`$context.routeKey`, `context.resourcePath`) to make caching per route
+/// safe, and payload 1.0 joins all values with commas, so: values are split
+/// at commas (a JWS never holds one), and those shaped like a compact JWS
+/// (three base64url segments) are the credentials. When none is, all values
+/// go to the module, which says what is wrong with them.
+fn identity_tokens(identity: &[String]) -> Vec<String> {
+    let values: Vec<String> = identity
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .map(str::to_string)
+        .collect();
+    let tokens: Vec<String> = values
+        .iter()
+        .filter(|value| looks_like_compact_jws(value))
+        .cloned()
+        .collect();
+    if tokens.is_empty() { values } else { tokens }
+}
+
+/// Three base64url segments separated by dots (the first two non-empty),
+/// after an optional `Bearer ` scheme.
+fn looks_like_compact_jws(value: &str) -> bool {
+    let value = match value.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => value[7..].trim_start(),
+        _ => value,
+    };
+    let segments: Vec<&str> = value.split('.').collect();
+    segments.len() == 3
+        && !segments[0].is_empty()
+        && !segments[1].is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// `Authorization` values in the raw event's `multiValueHeaders` (if any),

@@ -396,6 +396,42 @@ fn identity_sources_are_used_when_there_is_no_authorization_header() {
     let mut event = http_v2_event(&bearer);
     event["identitySource"] = json!([bearer, "GET /request"]);
     assert!(call(&state, event).is_ok());
+    // Without the header too: the route in the identity sources (for a
+    // per-route cache key) is not taken for a second credential.
+    let token = good_token();
+    for identity in [
+        json!([bearer, "GET /request"]),
+        json!(["GET /request", token]),
+    ] {
+        let mut event = http_v2_event(&bearer);
+        event["headers"]
+            .as_object_mut()
+            .unwrap()
+            .remove("authorization");
+        event["identitySource"] = identity.clone();
+        assert!(call(&state, event).is_ok(), "{identity}");
+    }
+    // Payload 1.0 joins identity sources with commas.
+    let mut event = http_v1_event(&bearer);
+    event["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Authorization");
+    event["identitySource"] = json!(format!("{token},GET /request"));
+    assert!(call(&state, event).is_ok());
+    // Two token-shaped identity values are still two credentials.
+    let mut event = http_v2_event(&bearer);
+    event["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorization");
+    event["identitySource"] = json!([token, token]);
+    assert_eq!(
+        call(&state, event).unwrap_err(),
+        HandlerError::Unauthorized {
+            reason: DenyReason::MultipleTokens
+        }
+    );
 }
 
 #[test]
