@@ -306,9 +306,11 @@ fn check(args: &CheckArgs) -> Result<u8, CliError> {
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
+    let key_settings = tollgate_jwks::Settings::lambda()
+        .with_env(&|name| std::env::var(name).ok())
+        .map_err(SetupError::from)?;
     let decision = runtime.block_on(async {
-        let gate =
-            Gate::from_config_file(engine, &args.config, tollgate_jwks::Settings::lambda()).await?;
+        let gate = Gate::from_config_file(engine, &args.config, key_settings).await?;
         Ok::<_, CliError>(gate.decide(&request).await)
     })?;
     println!("{}", decision_json(&decision));

@@ -73,8 +73,13 @@ fn output_within(command: &mut Command, limit: Duration) -> Output {
 }
 
 fn check(config: &std::path::Path, token: &str) -> (Output, Value) {
+    check_with_env(config, token, &[])
+}
+
+fn check_with_env(config: &std::path::Path, token: &str, env: &[(&str, &str)]) -> (Output, Value) {
     let out = output_within(
         Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .envs(env.iter().copied())
             .args(["check", "--config"])
             .arg(config)
             .args(["--token", token]),
@@ -126,4 +131,66 @@ fn check_fetches_a_jwks_uri_and_answers_503_when_it_is_down() {
     assert_eq!(decision["allow"], false);
     assert_eq!(decision["reason"], "keys-unavailable");
     assert_eq!(decision["status"], 503);
+}
+
+/// The remote key settings come from `TOLLGATE_JWKS_*`: a hanging key server
+/// is given up on after the configured request timeout (not the 5 s
+/// default), and a value that is not a number is a usage error naming the
+/// variable.
+#[test]
+fn check_takes_remote_key_settings_from_the_environment() {
+    let server = TestServer::start();
+    let key = SigningKey::generate(Algorithm::Es256, "k1").expect("key");
+    server.set("/jwks", Behaviour::Hang);
+    let dir = Scratch::new("env");
+    let config = dir.0.join("policy.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[issuer]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{}\"\naudiences = [\"orders-api\"]\nalgorithms = [\"ES256\"]\n",
+            server.url("/jwks")
+        ),
+    )
+    .expect("write policy");
+    let now = tollgate::cli::unix_now();
+    let token = key
+        .sign_jwt(
+            &json!({"iss": ISSUER, "sub": "alice", "aud": "orders-api", "exp": now + 300}),
+            None,
+        )
+        .expect("token");
+
+    let started = Instant::now();
+    let (out, decision) = check_with_env(
+        &config,
+        &token,
+        &[("TOLLGATE_JWKS_REQUEST_TIMEOUT_MS", "300")],
+    );
+    let took = started.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(decision["reason"], "keys-unavailable");
+    assert!(
+        took < Duration::from_secs(3),
+        "gave up after {took:?}: the 300 ms request timeout was not applied"
+    );
+
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .env("TOLLGATE_JWKS_MAX_STALE_S", "1h")
+            .args(["check", "--config"])
+            .arg(&config)
+            .args(["--token", &token]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TOLLGATE_JWKS_MAX_STALE_S") && stderr.contains("whole number of seconds"),
+        "{stderr}"
+    );
 }

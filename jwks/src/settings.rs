@@ -25,6 +25,41 @@ pub const DEFAULT_MAX_REDIRECTS: usize = 5;
 /// Default budget of [`RefreshMode::Inline`]: 300 ms.
 pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_millis(300);
 
+/// The environment variables [`Settings::with_env`] reads, as (name, unit,
+/// what it sets): one per setting, for front doors configured through their
+/// environment (AWS Lambda, the CLI).
+pub const ENV_VARS: &[(&str, &str, &str)] = &[
+    (
+        "TOLLGATE_JWKS_CONNECT_TIMEOUT_MS",
+        "milliseconds",
+        "connect_timeout",
+    ),
+    (
+        "TOLLGATE_JWKS_REQUEST_TIMEOUT_MS",
+        "milliseconds",
+        "request_timeout",
+    ),
+    (
+        "TOLLGATE_JWKS_MAX_RESPONSE_BYTES",
+        "bytes",
+        "max_response_bytes",
+    ),
+    ("TOLLGATE_JWKS_MIN_TTL_S", "seconds", "min_ttl"),
+    ("TOLLGATE_JWKS_MAX_TTL_S", "seconds", "max_ttl"),
+    (
+        "TOLLGATE_JWKS_PENALTY_WINDOW_MS",
+        "milliseconds",
+        "penalty_window",
+    ),
+    ("TOLLGATE_JWKS_MAX_STALE_S", "seconds", "max_stale"),
+    ("TOLLGATE_JWKS_MAX_BACKOFF_S", "seconds", "max_backoff"),
+    (
+        "TOLLGATE_JWKS_INLINE_BUDGET_MS",
+        "milliseconds",
+        "the inline refresh budget (Lambda mode only)",
+    ),
+];
+
 /// When cached key sets are refreshed before they expire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshMode {
@@ -112,6 +147,51 @@ impl Settings {
             mode: RefreshMode::lambda(),
             ..Settings::default()
         }
+    }
+
+    /// These settings with the values of the `TOLLGATE_JWKS_*` variables
+    /// (see [`ENV_VARS`]) read through `get` (an environment lookup) put in,
+    /// then validated. An unset or empty variable keeps the current value; a
+    /// value that is not a whole number in range is an error naming the
+    /// variable and what to write.
+    pub fn with_env(mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SetupError> {
+        for &(name, unit, _) in ENV_VARS {
+            let Some(raw) = get(name) else { continue };
+            let value = raw.trim();
+            if value.is_empty() {
+                continue;
+            }
+            let number: u64 = value.parse().map_err(|_| SetupError::Settings {
+                field: name,
+                reason: format!("is {raw:?}; write a whole number of {unit}"),
+            })?;
+            let millis = || Duration::from_millis(number);
+            let secs = || Duration::from_secs(number);
+            match name {
+                "TOLLGATE_JWKS_CONNECT_TIMEOUT_MS" => self.connect_timeout = millis(),
+                "TOLLGATE_JWKS_REQUEST_TIMEOUT_MS" => self.request_timeout = millis(),
+                "TOLLGATE_JWKS_MAX_RESPONSE_BYTES" => {
+                    self.max_response_bytes =
+                        usize::try_from(number).map_err(|_| SetupError::Settings {
+                            field: name,
+                            reason: format!("is {raw:?}; too large for this machine"),
+                        })?
+                }
+                "TOLLGATE_JWKS_MIN_TTL_S" => self.min_ttl = secs(),
+                "TOLLGATE_JWKS_MAX_TTL_S" => self.max_ttl = secs(),
+                "TOLLGATE_JWKS_PENALTY_WINDOW_MS" => self.penalty_window = millis(),
+                "TOLLGATE_JWKS_MAX_STALE_S" => self.max_stale = secs(),
+                "TOLLGATE_JWKS_MAX_BACKOFF_S" => self.max_backoff = secs(),
+                "TOLLGATE_JWKS_INLINE_BUDGET_MS" => {
+                    if let RefreshMode::Inline { budget } = &mut self.mode {
+                        *budget = millis();
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.validate()?;
+        Ok(self)
     }
 
     /// Check that the values make sense together.
@@ -251,6 +331,82 @@ mod tests {
         assert_eq!(parse_max_age("max-age=abc"), None);
         assert_eq!(parse_max_age("s-maxage=5"), None);
         assert_eq!(parse_max_age(""), None);
+    }
+
+    #[test]
+    fn environment_overrides_and_errors() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        // Nothing set: unchanged.
+        assert_eq!(
+            Settings::lambda().with_env(&vars(&[])).unwrap(),
+            Settings::lambda()
+        );
+        let s = Settings::lambda()
+            .with_env(&vars(&[
+                ("TOLLGATE_JWKS_CONNECT_TIMEOUT_MS", "750"),
+                ("TOLLGATE_JWKS_REQUEST_TIMEOUT_MS", " 3000 "),
+                ("TOLLGATE_JWKS_MAX_RESPONSE_BYTES", "65536"),
+                ("TOLLGATE_JWKS_MIN_TTL_S", "60"),
+                ("TOLLGATE_JWKS_MAX_TTL_S", "3600"),
+                ("TOLLGATE_JWKS_PENALTY_WINDOW_MS", "30000"),
+                ("TOLLGATE_JWKS_MAX_STALE_S", "7200"),
+                ("TOLLGATE_JWKS_MAX_BACKOFF_S", "120"),
+                ("TOLLGATE_JWKS_INLINE_BUDGET_MS", "150"),
+                ("TOLLGATE_JWKS_UNRELATED", "x"),
+            ]))
+            .unwrap();
+        assert_eq!(s.connect_timeout, Duration::from_millis(750));
+        assert_eq!(s.request_timeout, Duration::from_secs(3));
+        assert_eq!(s.max_response_bytes, 65536);
+        assert_eq!(s.min_ttl, Duration::from_secs(60));
+        assert_eq!(s.max_ttl, Duration::from_secs(3600));
+        assert_eq!(s.penalty_window, Duration::from_secs(30));
+        assert_eq!(s.max_stale, Duration::from_secs(7200));
+        assert_eq!(s.max_backoff, Duration::from_secs(120));
+        assert_eq!(
+            s.mode,
+            RefreshMode::Inline {
+                budget: Duration::from_millis(150)
+            }
+        );
+        // Empty keeps the default.
+        assert_eq!(
+            Settings::default()
+                .with_env(&vars(&[("TOLLGATE_JWKS_MIN_TTL_S", " ")]))
+                .unwrap(),
+            Settings::default()
+        );
+        // Not a number, negative, a unit suffix: the variable is named.
+        for bad in ["5m", "-1", "1.5", "ten"] {
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(Box::new([("TOLLGATE_JWKS_MAX_STALE_S", bad)]));
+            let err = Settings::default().with_env(&vars(pairs)).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("TOLLGATE_JWKS_MAX_STALE_S")
+                    && text.contains("whole number of seconds"),
+                "{text}"
+            );
+        }
+        // Numbers that make no sense together fail validation.
+        let err = Settings::default()
+            .with_env(&vars(&[
+                ("TOLLGATE_JWKS_MIN_TTL_S", "7200"),
+                ("TOLLGATE_JWKS_MAX_TTL_S", "60"),
+            ]))
+            .unwrap_err();
+        assert!(err.to_string().contains("min_ttl"), "{err}");
+        let err = Settings::default()
+            .with_env(&vars(&[("TOLLGATE_JWKS_PENALTY_WINDOW_MS", "0")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("penalty_window"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! | `TOLLGATE_DEADLINE_MS` | `100` | per-call deadline of the module (1..=10000) |
 //! | `TOLLGATE_MEMORY_MIB` | `64` | memory cap of one module instance (1..=4096) |
 //! | `TOLLGATE_LOG` | `info` | log filter (JSON lines on stderr, which Lambda sends to CloudWatch) |
+//! | `TOLLGATE_JWKS_*` | see [`tollgate::jwks::ENV_VARS`] | remote key settings: timeouts, size cap, TTL bounds, penalty window, stale serving, backoff, inline budget |
 //!
 //! A `.cwasm` that does not load here (made by another wasmtime version or
 //! for a CPU this one lacks) is not fatal: the `.wasm` beside it (same name)
@@ -46,6 +47,10 @@ pub struct Settings {
     pub usage_identifier_claim: Option<String>,
     /// Largest `context`, as JSON bytes.
     pub context_max_bytes: usize,
+    /// How remote keys are fetched and cached: Lambda mode (inline refresh,
+    /// nothing runs between invocations) with the `TOLLGATE_JWKS_*`
+    /// variables put in.
+    pub keys: tollgate::jwks::Settings,
 }
 
 impl Default for Settings {
@@ -54,6 +59,7 @@ impl Default for Settings {
             simple_response: false,
             usage_identifier_claim: None,
             context_max_bytes: DEFAULT_CONTEXT_MAX_BYTES,
+            keys: tollgate::jwks::Settings::lambda(),
         }
     }
 }
@@ -146,6 +152,9 @@ impl Settings {
                 "a byte count",
             )?;
         }
+        settings.keys = tollgate::jwks::Settings::lambda()
+            .with_env(get)
+            .map_err(tollgate::SetupError::from)?;
         Ok(settings)
     }
 }
@@ -263,8 +272,7 @@ pub fn load_engine(module: &ModuleSource, limits: Limits) -> Result<Arc<PolicyEn
 /// outlives an invocation).
 pub async fn state(sources: &Sources, settings: Settings) -> Result<State, SetupError> {
     let engine = load_engine(&sources.module, sources.limits)?;
-    let gate =
-        Gate::from_config_file(engine, &sources.config, tollgate::jwks::Settings::lambda()).await?;
+    let gate = Gate::from_config_file(engine, &sources.config, settings.keys.clone()).await?;
     Ok(State { gate, settings })
 }
 
@@ -319,6 +327,25 @@ mod tests {
             let err = Settings::from_lookup(&lookup(&[(name, value)])).unwrap_err();
             assert!(err.to_string().starts_with(name), "{err}");
         }
+        // Remote key settings: Lambda mode, with the variables put in.
+        let s = Settings::from_lookup(&lookup(&[
+            ("TOLLGATE_JWKS_MIN_TTL_S", "900"),
+            ("TOLLGATE_JWKS_INLINE_BUDGET_MS", "200"),
+        ]))
+        .unwrap();
+        assert_eq!(s.keys.min_ttl, Duration::from_secs(900));
+        assert_eq!(
+            s.keys.mode,
+            tollgate::jwks::RefreshMode::Inline {
+                budget: Duration::from_millis(200)
+            }
+        );
+        let err =
+            Settings::from_lookup(&lookup(&[("TOLLGATE_JWKS_MAX_STALE_S", "1h")])).unwrap_err();
+        assert!(
+            err.to_string().contains("TOLLGATE_JWKS_MAX_STALE_S"),
+            "{err}"
+        );
     }
 
     #[test]
