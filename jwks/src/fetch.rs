@@ -21,6 +21,7 @@ pub(crate) struct Fetched {
 #[derive(Debug, Clone)]
 pub(crate) struct Fetcher {
     client: reqwest::Client,
+    connect_timeout: Duration,
     request_timeout: Duration,
     max_bytes: usize,
 }
@@ -65,6 +66,7 @@ impl Fetcher {
             .map_err(|e| SetupError::Client(error_chain(&e)))?;
         Ok(Fetcher {
             client,
+            connect_timeout: settings.connect_timeout,
             request_timeout: settings.request_timeout,
             max_bytes: settings.max_response_bytes,
         })
@@ -131,7 +133,12 @@ impl Fetcher {
     fn classify(&self, url: &RemoteUrl, error: &reqwest::Error) -> FetchError {
         let url = url.to_string();
         let reason = error_chain(error);
-        if error.is_timeout() {
+        if error.is_connect() && error.is_timeout() {
+            FetchError::Connect {
+                url,
+                reason: format!("no connection within {:?} ({reason})", self.connect_timeout),
+            }
+        } else if error.is_timeout() {
             FetchError::Timeout {
                 url,
                 after: self.request_timeout,

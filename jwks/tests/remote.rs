@@ -430,6 +430,66 @@ async fn oct_and_invalid_keys_in_a_remote_set_are_skipped() {
     assert_eq!(store.key_set(ISSUER).map(|s| s.len()), Some(1));
 }
 
+/// A listener on 127.0.0.1 whose accept queue is full (backlog 0, never
+/// accepting, already holding connections): the kernel drops further SYNs,
+/// so a new connection neither succeeds nor fails until `connect_timeout`.
+fn unresponsive_listener() -> (
+    socket2::Socket,
+    Vec<std::net::TcpStream>,
+    std::net::SocketAddr,
+) {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    socket.listen(0).expect("listen");
+    let addr = socket
+        .local_addr()
+        .expect("addr")
+        .as_socket()
+        .expect("inet");
+    // Fill the queue; connects that no longer complete end by their own timeout.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(stream) => held.push(stream),
+            Err(_) => break,
+        }
+    }
+    (socket, held, addr)
+}
+
+/// A key server that never completes the TCP handshake: the fetch ends at
+/// `connect_timeout` (here 200 ms, with a 5 s `request_timeout`), as a
+/// connect error that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_timeout_bounds_a_handshake_that_never_completes() {
+    let (_listener, _held, addr) = unresponsive_listener();
+    let settings = Settings {
+        connect_timeout: Duration::from_millis(200),
+        request_timeout: Duration::from_secs(5),
+        ..fast()
+    };
+    let t = Instant::now();
+    let (store, manager) = start(remote(format!("http://{addr}/jwks")), settings).await;
+    let prefetch = t.elapsed();
+    assert!(
+        prefetch >= Duration::from_millis(180) && prefetch < Duration::from_millis(2000),
+        "prefetch bounded by the connect timeout: {prefetch:?}"
+    );
+    assert_eq!(
+        store.lookup(ISSUER, Some("a")).unwrap_err(),
+        LookupError::KeysUnavailable
+    );
+    match manager.status()[0].last_error.clone() {
+        Some(FetchError::Connect { reason, .. }) => {
+            assert!(reason.contains("no connection within 200ms"), "{reason}")
+        }
+        other => panic!("expected a connect timeout, got {other:?}"),
+    }
+}
+
 /// A server that accepts and never answers: every wait ends at `request_timeout`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_server_is_bounded_by_the_request_timeout() {
@@ -654,7 +714,7 @@ async fn cache_control_sets_the_lifetime_within_bounds() {
     let a = key("a");
     server.set(
         "/short",
-        Behaviour::json_cached(&jwks(&[&a]), "public, max-age=1"),
+        Behaviour::json_cached(&jwks(&[&a]), "public, max-age=2"),
     );
     server.set(
         "/long",
@@ -680,18 +740,24 @@ async fn cache_control_sets_the_lifetime_within_bounds() {
     assert_eq!(
         ttls,
         [
-            Duration::from_secs(1),
+            Duration::from_secs(2),
             Duration::from_secs(10),
             Duration::from_millis(500)
         ]
     );
-    // Background refresh at 80 % of the lifetime: /short at ~0.8 s.
-    eventually(Duration::from_secs(3), || server.hits("/short") >= 2).await;
+    // Background refresh at 80 % of the lifetime: /short at ~1.6 s, which
+    // is before it expires (2 s), and not much earlier.
+    eventually(Duration::from_secs(5), || server.hits("/short") >= 2).await;
     let at = started.elapsed();
     assert!(
-        at >= Duration::from_millis(700),
+        at >= Duration::from_millis(1500),
         "refreshed before 80 % of its lifetime: {at:?}"
     );
+    assert!(
+        at < Duration::from_secs(2),
+        "not refreshed ahead of expiry (2 s): {at:?}"
+    );
+    assert!(!manager.status()[0].stale, "never served stale");
     assert_eq!(server.hits("/long"), 1);
     assert!(server.hits("/nocache") >= 2, "min_ttl applies to no-store");
 }
