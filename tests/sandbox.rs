@@ -2,15 +2,23 @@
 //! module is an `internal-error` outcome (never an allow or a deny), the
 //! failed instance is replaced, and the next request still works.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tollgate::model::{Decision, DenyReason, Request};
 use tollgate::{Authorizer, ConfigBase, Limits, PolicyEngine};
 use tollgate_tests::MISBEHAVING_MODULE;
 
+/// The misbehaving module, compiled once per test binary; each test takes
+/// it under its own limits.
 fn misbehaving(limits: Limits) -> Authorizer {
-    let engine =
-        PolicyEngine::from_bytes(MISBEHAVING_MODULE, limits).expect("misbehaving module compiles");
+    static ENGINE: OnceLock<Arc<PolicyEngine>> = OnceLock::new();
+    let engine = ENGINE
+        .get_or_init(|| {
+            PolicyEngine::from_bytes(MISBEHAVING_MODULE, Limits::default())
+                .expect("misbehaving module compiles")
+        })
+        .with_limits(limits);
     Authorizer::new(engine, "", &ConfigBase::Embedded(vec![]), "empty").expect("it configures")
 }
 
@@ -77,11 +85,10 @@ fn unbounded_memory_hits_the_cap() {
 
 #[test]
 fn a_memory_cap_below_the_module_size_fails_at_setup_not_later() {
-    let engine = PolicyEngine::default_module(Limits {
+    let engine = tollgate_tests::default_engine().with_limits(Limits {
         memory_bytes: 64 << 10,
         ..Limits::default()
-    })
-    .expect("compiles");
+    });
     let result = Authorizer::new(engine, "", &ConfigBase::Embedded(vec![]), "empty");
     let error = result.expect_err("a 64 KiB cap cannot hold the module");
     assert!(
@@ -125,12 +132,33 @@ fn the_default_module_reaches_nothing_outside_the_sandbox() {
 fn precompiled_modules_load_and_decide_like_the_component() {
     let cwasm = tollgate::engine::precompile(tollgate::engine::DEFAULT_MODULE).expect("precompile");
     let engine = PolicyEngine::from_bytes(&cwasm, Limits::default()).expect("cwasm loads");
-    let authorizer = Authorizer::new(engine, "", &ConfigBase::Embedded(vec![]), "empty");
+    let authorizer = Authorizer::new(engine.clone(), "", &ConfigBase::Embedded(vec![]), "empty");
     // The default module refuses an empty policy with a config error naming the field.
     match authorizer {
         Err(tollgate::SetupError::Config { field, .. }) => assert_eq!(field, "issuer"),
         other => panic!("expected a config error, got {other:?}"),
     }
+    // And decides like the component: allow, and a deny with its reason.
+    let key = tollgate_tests::test_key("ec-1");
+    let policy = "[[issuer]]\nissuer = \"https://i.example\"\njwks_file = \"jwks.json\"\naudiences = [\"a\"]\nalgorithms = [\"ES256\"]\n";
+    let files = ConfigBase::Embedded(vec![("jwks.json".into(), key.jwks().to_string())]);
+    let from_cwasm = Authorizer::new(engine, policy, &files, "test").expect("configures");
+    let from_wasm = Authorizer::new(tollgate_tests::default_engine(), policy, &files, "test")
+        .expect("configures");
+    let claims = serde_json::json!({"iss": "https://i.example", "sub": "s", "aud": "a", "exp": 2_000_000_000});
+    let good = key.sign_jwt(&claims, None).expect("sign");
+    let wrong_aud = key
+        .sign_jwt(&serde_json::json!({"iss": "https://i.example", "sub": "s", "aud": "b", "exp": 2_000_000_000}), None)
+        .expect("sign");
+    for token in [&good, &wrong_aud] {
+        let request = tollgate_tests::bearer_request(token, 1_700_000_000);
+        assert_eq!(
+            from_cwasm.authorize(&request),
+            from_wasm.authorize(&request)
+        );
+    }
+    let decision = from_cwasm.authorize(&tollgate_tests::bearer_request(&good, 1_700_000_000));
+    assert!(matches!(decision, Decision::Allow(_)), "{decision:?}");
 }
 
 #[test]

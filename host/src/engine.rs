@@ -167,6 +167,17 @@ impl PolicyEngine {
         }))
     }
 
+    /// The same compiled module under other sandbox limits: nothing is
+    /// compiled or linked again (the engine and the pre-instantiated
+    /// component are shared; limits apply per instance).
+    pub fn with_limits(&self, limits: Limits) -> Arc<Self> {
+        Arc::new(PolicyEngine {
+            engine: self.engine.clone(),
+            pre: self.pre.clone(),
+            limits,
+        })
+    }
+
     /// The sandbox limits.
     pub fn limits(&self) -> Limits {
         self.limits
