@@ -550,6 +550,37 @@ fn partition_account_api_and_default_stage_come_from_the_event() {
     );
 }
 
+/// An HTTP API's `$default` route has one route ARN for every path
+/// (`…/<stage>/$default`), which no `…/<METHOD>/<path>` resource matches:
+/// the Allow names it too.
+#[test]
+fn the_default_route_arn_is_allowed_when_the_grants_cover_the_request() {
+    let state = state_default();
+    let bearer = format!("Bearer {}", good_token());
+    for (stage, path) in [("$default", "/anything/at/all"), ("prod", "/prod/x")] {
+        let mut event = http_v2_event(&bearer);
+        let route_arn = format!("arn:aws:execute-api:eu-west-1:111122223333:api1/{stage}/$default");
+        event["routeArn"] = json!(route_arn);
+        event["routeKey"] = json!("$default");
+        event["rawPath"] = json!(path);
+        event["requestContext"]["stage"] = json!(stage);
+        let answer = call(&state, event).unwrap();
+        assert_eq!(
+            answer["policyDocument"]["Statement"][0]["Effect"],
+            json!("Allow"),
+            "{answer}"
+        );
+        assert_eq!(
+            answer["policyDocument"]["Statement"][0]["Resource"],
+            json!([
+                format!("arn:aws:execute-api:eu-west-1:111122223333:api1/{stage}/$default"),
+                format!("arn:aws:execute-api:eu-west-1:111122223333:api1/{stage}/*/*"),
+            ]),
+            "{answer}"
+        );
+    }
+}
+
 #[test]
 fn each_event_maps_to_the_request_it_means() {
     let bearer = "Bearer abc.def.ghi".to_string();
