@@ -81,6 +81,31 @@ fn compile_target_native_loads_in_the_runtime_engine() {
     );
 }
 
+/// `--target` compiles for the architecture's baseline, not for this
+/// machine: where this CPU has features beyond the x86-64 baseline (AVX2,
+/// BMI2, …, which Cranelift uses when compiling for the host), the two
+/// artifacts differ, and the baseline one still loads and decides here.
+/// (Compiling is deterministic: the same settings give the same bytes.)
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_baseline_artifact_is_not_the_host_tuned_one() {
+    let baseline = precompile_for(DEFAULT_MODULE, Some(Target::X86_64)).unwrap();
+    let again = precompile_for(DEFAULT_MODULE, Some(Target::X86_64)).unwrap();
+    assert!(baseline == again, "precompiling is deterministic");
+    let host = tollgate::engine::precompile(DEFAULT_MODULE).unwrap();
+    let beyond_baseline = std::arch::is_x86_feature_detected!("avx2")
+        || std::arch::is_x86_feature_detected!("bmi2")
+        || std::arch::is_x86_feature_detected!("popcnt")
+        || std::arch::is_x86_feature_detected!("sse4.1");
+    if beyond_baseline {
+        assert!(
+            baseline != host,
+            "this CPU has features beyond the baseline, yet --target x86_64 produced the host-tuned artifact"
+        );
+    }
+    allows_a_good_token(PolicyEngine::from_bytes(&baseline, Limits::default()).expect("loads"));
+}
+
 #[test]
 fn compile_target_foreign_needs_all_arch_or_says_so() {
     let (target, _, machine) = foreign();
