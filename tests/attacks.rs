@@ -53,7 +53,8 @@
 //!   `{repeat:TEXT:N}`, and `{{` `}}` for literal braces.
 //! - `source`: `bearer` (`Authorization: Bearer <token>`, the default),
 //!   `raw` (a bare credential), `header:<template>` (the whole header value,
-//!   with `{token}` and the placeholders above), `two-headers` (two Bearer
+//!   with `{token}` and the placeholders above), `raw:<template>` (a bare
+//!   credential from a template likewise), `two-headers` (two Bearer
 //!   headers), `two-raw`, `bearer+raw`, or `none` (no credential).
 //! - `expect`: `allow` or a deny reason (`bad-signature`, ...).
 //!   `expect_principal` / `expect_issuer` check an allow further.
@@ -621,9 +622,10 @@ fn build(fixture: &Fixture, case: &Case) -> Result<Request, String> {
         ],
         "bearer+raw" => vec![bearer(), TokenSource::Raw(token.clone())],
         "none" => vec![],
-        other => match other.strip_prefix("header:") {
-            Some(template) => vec![TokenSource::AuthorizationHeader(fill(template, &vars)?)],
-            None => return Err(format!("unknown source {other:?}")),
+        other => match (other.strip_prefix("header:"), other.strip_prefix("raw:")) {
+            (Some(template), _) => vec![TokenSource::AuthorizationHeader(fill(template, &vars)?)],
+            (_, Some(template)) => vec![TokenSource::Raw(fill(template, &vars)?)],
+            _ => return Err(format!("unknown source {other:?}")),
         },
     };
     Ok(request(sources))

@@ -182,6 +182,22 @@ pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
         }
         TokenSource::Raw(value) => {
             let value = value.trim_start();
+            if value.contains(',')
+                && value.split(',').all(|part| {
+                    let part = part.trim();
+                    let part = strip_bearer(part).unwrap_or(part);
+                    !part.is_empty() && part.bytes().all(is_token_char)
+                })
+            {
+                // A JWS never holds a comma: these are credentials joined
+                // (HTTP API joins duplicate query parameters and headers so).
+                // Anything else with a comma (a JSON serialization, say) is
+                // left for the parser to call malformed.
+                return Err(Deny::new(
+                    DenyReason::MultipleTokens,
+                    "the credential holds several comma-separated values; send exactly one",
+                ));
+            }
             if value.trim_end().eq_ignore_ascii_case("bearer") {
                 return Err(Deny::new(
                     DenyReason::MissingToken,
@@ -414,6 +430,12 @@ mod tests {
         assert_eq!(reason(&raw("   ")), DenyReason::MissingToken);
         assert_eq!(reason(&raw("Bearer ")), DenyReason::MissingToken);
         assert_eq!(reason(&raw("bearer")), DenyReason::MissingToken);
+        // Comma-joined duplicates (HTTP API joins repeated query parameters).
+        assert_eq!(reason(&raw("a.b.c,d.e.f")), DenyReason::MultipleTokens);
+        assert_eq!(
+            reason(&raw("Bearer a.b.c, a.b.c")),
+            DenyReason::MultipleTokens
+        );
     }
 
     #[test]
