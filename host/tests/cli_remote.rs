@@ -91,12 +91,12 @@ fn check_with_env(config: &std::path::Path, token: &str, env: &[(&str, &str)]) -
     (out, decision)
 }
 
-#[test]
-fn check_fetches_a_jwks_uri_and_answers_503_when_it_is_down() {
-    let server = TestServer::start();
+/// A scratch folder holding a policy whose issuer's keys are `server`'s
+/// `/jwks` (set to a fresh ES256 key's JWK Set), and a token signed with it.
+fn remote_policy(server: &TestServer, label: &str) -> (Scratch, PathBuf, String) {
     let key = SigningKey::generate(Algorithm::Es256, "k1").expect("key");
     server.set("/jwks", Behaviour::json(&key.jwks()));
-    let dir = Scratch::new("check");
+    let dir = Scratch::new(label);
     let config = dir.0.join("policy.toml");
     std::fs::write(
         &config,
@@ -113,6 +113,13 @@ fn check_fetches_a_jwks_uri_and_answers_503_when_it_is_down() {
             None,
         )
         .expect("token");
+    (dir, config, token)
+}
+
+#[test]
+fn check_fetches_a_jwks_uri_and_answers_503_when_it_is_down() {
+    let server = TestServer::start();
+    let (_dir, config, token) = remote_policy(&server, "check");
 
     let (out, decision) = check(&config, &token);
     assert_eq!(
@@ -140,25 +147,8 @@ fn check_fetches_a_jwks_uri_and_answers_503_when_it_is_down() {
 #[test]
 fn check_takes_remote_key_settings_from_the_environment() {
     let server = TestServer::start();
-    let key = SigningKey::generate(Algorithm::Es256, "k1").expect("key");
+    let (_dir, config, token) = remote_policy(&server, "env");
     server.set("/jwks", Behaviour::Hang);
-    let dir = Scratch::new("env");
-    let config = dir.0.join("policy.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[issuer]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{}\"\naudiences = [\"orders-api\"]\nalgorithms = [\"ES256\"]\n",
-            server.url("/jwks")
-        ),
-    )
-    .expect("write policy");
-    let now = tollgate::cli::unix_now();
-    let token = key
-        .sign_jwt(
-            &json!({"iss": ISSUER, "sub": "alice", "aud": "orders-api", "exp": now + 300}),
-            None,
-        )
-        .expect("token");
 
     let started = Instant::now();
     let (out, decision) = check_with_env(
