@@ -75,6 +75,7 @@ impl Behaviour {
 struct State {
     routes: Mutex<HashMap<String, Behaviour>>,
     hits: Mutex<HashMap<String, usize>>,
+    arrivals: Mutex<HashMap<String, Vec<std::time::Instant>>>,
     total: AtomicUsize,
 }
 
@@ -162,6 +163,26 @@ impl TestServer {
             .unwrap_or(0)
     }
 
+    /// When each request for `path` arrived, in order.
+    pub fn arrivals(&self, path: &str) -> Vec<std::time::Instant> {
+        self.state
+            .arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The shortest time between two requests for `path` (`None` with fewer
+    /// than two).
+    pub fn min_spacing(&self, path: &str) -> Option<std::time::Duration> {
+        self.arrivals(path)
+            .windows(2)
+            .map(|pair| pair[1].duration_since(pair[0]))
+            .min()
+    }
+
     /// Requests received in all.
     pub fn total_hits(&self) -> usize {
         self.state.total.load(Ordering::SeqCst)
@@ -218,6 +239,13 @@ async fn handle(
         .unwrap_or_else(|e| e.into_inner())
         .entry(path.clone())
         .or_insert(0) += 1;
+    state
+        .arrivals
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(path.clone())
+        .or_default()
+        .push(std::time::Instant::now());
     let behaviour = state
         .routes
         .lock()
