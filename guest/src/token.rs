@@ -490,7 +490,8 @@ mod tests {
             format!("{{\"{secretish}\":1,\"{secretish}\":2}}"),
         ] {
             let message = decode_object(text.as_bytes(), "payload").unwrap_err();
-            assert!(!message.contains("s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-"), "{message}");
+            // At most a short, escaped echo (a duplicate name), never the value.
+            assert!(!message.contains(&"s3cr3t-".repeat(20)), "{message}");
             assert!(message.len() < 200, "{} bytes: {message}", message.len());
             assert!(
                 message.starts_with("payload is not a JSON object: "),
