@@ -74,7 +74,7 @@ impl Behaviour {
 #[derive(Default)]
 struct State {
     routes: Mutex<HashMap<String, Behaviour>>,
-    hits: Mutex<HashMap<String, usize>>,
+    /// When each request arrived, per path (their count is the path's hits).
     arrivals: Mutex<HashMap<String, Vec<std::time::Instant>>>,
     total: AtomicUsize,
 }
@@ -155,12 +155,11 @@ impl TestServer {
     /// Requests received for `path` so far.
     pub fn hits(&self, path: &str) -> usize {
         self.state
-            .hits
+            .arrivals
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(path)
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, Vec::len)
     }
 
     /// When each request for `path` arrived, in order.
@@ -174,13 +173,29 @@ impl TestServer {
             .unwrap_or_default()
     }
 
-    /// The shortest time between two requests for `path` (`None` with fewer
-    /// than two).
-    pub fn min_spacing(&self, path: &str) -> Option<std::time::Duration> {
-        self.arrivals(path)
+    /// Assert that no two requests for `path` arrived within one `window`
+    /// (the penalty box seen from the server), allowing `slack` for the
+    /// requests' own latency, and that there were at least two.
+    ///
+    /// # Panics
+    /// If two requests came closer than `window - slack`, or fewer than two came.
+    #[track_caller]
+    pub fn assert_one_per_window(
+        &self,
+        path: &str,
+        window: std::time::Duration,
+        slack: std::time::Duration,
+    ) {
+        let spacing = self
+            .arrivals(path)
             .windows(2)
             .map(|pair| pair[1].duration_since(pair[0]))
             .min()
+            .expect("at least two requests");
+        assert!(
+            spacing + slack >= window,
+            "two requests for {path} {spacing:?} apart, within one {window:?} window"
+        );
     }
 
     /// Requests received in all.
@@ -233,12 +248,6 @@ async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let path = request.uri().path().to_string();
     state.total.fetch_add(1, Ordering::SeqCst);
-    *state
-        .hits
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .entry(path.clone())
-        .or_insert(0) += 1;
     state
         .arrivals
         .lock()
