@@ -30,7 +30,7 @@ pub use manager::{IssuerKeys, IssuerStatus, KeyManager, RemoteSource};
 pub use settings::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_INLINE_BUDGET, DEFAULT_MAX_BACKOFF, DEFAULT_MAX_REDIRECTS,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_STALE, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL,
-    DEFAULT_PENALTY_WINDOW, DEFAULT_REQUEST_TIMEOUT, ENV_VARS, RefreshMode, Settings,
+    DEFAULT_PENALTY_WINDOW, DEFAULT_REQUEST_TIMEOUT, ENV_VARS, EnvVar, RefreshMode, Settings,
     parse_max_age,
 };
 pub use url::{RemoteUrl, UrlError};

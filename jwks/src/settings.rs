@@ -25,39 +25,78 @@ pub const DEFAULT_MAX_REDIRECTS: usize = 5;
 /// Default budget of [`RefreshMode::Inline`]: 300 ms.
 pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_millis(300);
 
-/// The environment variables [`Settings::with_env`] reads, as (name, unit,
-/// what it sets): one per setting, for front doors configured through their
-/// environment (AWS Lambda, the CLI).
-pub const ENV_VARS: &[(&str, &str, &str)] = &[
-    (
-        "TOLLGATE_JWKS_CONNECT_TIMEOUT_MS",
-        "milliseconds",
-        "connect_timeout",
-    ),
-    (
-        "TOLLGATE_JWKS_REQUEST_TIMEOUT_MS",
-        "milliseconds",
-        "request_timeout",
-    ),
-    (
-        "TOLLGATE_JWKS_MAX_RESPONSE_BYTES",
-        "bytes",
-        "max_response_bytes",
-    ),
-    ("TOLLGATE_JWKS_MIN_TTL_S", "seconds", "min_ttl"),
-    ("TOLLGATE_JWKS_MAX_TTL_S", "seconds", "max_ttl"),
-    (
-        "TOLLGATE_JWKS_PENALTY_WINDOW_MS",
-        "milliseconds",
-        "penalty_window",
-    ),
-    ("TOLLGATE_JWKS_MAX_STALE_S", "seconds", "max_stale"),
-    ("TOLLGATE_JWKS_MAX_BACKOFF_S", "seconds", "max_backoff"),
-    (
-        "TOLLGATE_JWKS_INLINE_BUDGET_MS",
-        "milliseconds",
-        "the inline refresh budget (Lambda mode only)",
-    ),
+/// One `TOLLGATE_JWKS_*` environment variable read by [`Settings::with_env`].
+#[derive(Debug, Clone, Copy)]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: &'static str,
+    /// The unit of its whole-number value (`milliseconds`, `seconds`, `bytes`).
+    pub unit: &'static str,
+    set: fn(&mut Settings, u64),
+}
+
+const fn millis(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// The environment variables [`Settings::with_env`] reads, one per setting,
+/// for front doors configured through their environment (AWS Lambda, the
+/// CLI). `TOLLGATE_JWKS_INLINE_BUDGET_MS` only applies in
+/// [`RefreshMode::Inline`].
+pub const ENV_VARS: &[EnvVar] = &[
+    EnvVar {
+        name: "TOLLGATE_JWKS_CONNECT_TIMEOUT_MS",
+        unit: "milliseconds",
+        set: |s, n| s.connect_timeout = millis(n),
+    },
+    EnvVar {
+        name: "TOLLGATE_JWKS_REQUEST_TIMEOUT_MS",
+        unit: "milliseconds",
+        set: |s, n| s.request_timeout = millis(n),
+    },
+    EnvVar {
+        name: "TOLLGATE_JWKS_MAX_RESPONSE_BYTES",
+        unit: "bytes",
+        set: |s, n| s.max_response_bytes = usize::try_from(n).unwrap_or(usize::MAX),
+    },
+    EnvVar {
+        name: "TOLLGATE_JWKS_MIN_TTL_S",
+        unit: "seconds",
+        set: |s, n| s.min_ttl = secs(n),
+    },
+    EnvVar {
+        name: "TOLLGATE_JWKS_MAX_TTL_S",
+        unit: "seconds",
+        set: |s, n| s.max_ttl = secs(n),
+    },
+    EnvVar {
+        name: "TOLLGATE_JWKS_PENALTY_WINDOW_MS",
+        unit: "milliseconds",
+        set: |s, n| s.penalty_window = millis(n),
+    },
+    EnvVar {
+        name: "TOLLGATE_JWKS_MAX_STALE_S",
+        unit: "seconds",
+        set: |s, n| s.max_stale = secs(n),
+    },
+    EnvVar {
+        name: "TOLLGATE_JWKS_MAX_BACKOFF_S",
+        unit: "seconds",
+        set: |s, n| s.max_backoff = secs(n),
+    },
+    EnvVar {
+        name: "TOLLGATE_JWKS_INLINE_BUDGET_MS",
+        unit: "milliseconds",
+        set: |s, n| {
+            if let RefreshMode::Inline { budget } = &mut s.mode {
+                *budget = millis(n);
+            }
+        },
+    },
 ];
 
 /// When cached key sets are refreshed before they expire.
@@ -155,40 +194,17 @@ impl Settings {
     /// value that is not a whole number in range is an error naming the
     /// variable and what to write.
     pub fn with_env(mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SetupError> {
-        for &(name, unit, _) in ENV_VARS {
-            let Some(raw) = get(name) else { continue };
+        for var in ENV_VARS {
+            let Some(raw) = get(var.name) else { continue };
             let value = raw.trim();
             if value.is_empty() {
                 continue;
             }
             let number: u64 = value.parse().map_err(|_| SetupError::Settings {
-                field: name,
-                reason: format!("is {raw:?}; write a whole number of {unit}"),
+                field: var.name,
+                reason: format!("is {raw:?}; write a whole number of {}", var.unit),
             })?;
-            let millis = || Duration::from_millis(number);
-            let secs = || Duration::from_secs(number);
-            match name {
-                "TOLLGATE_JWKS_CONNECT_TIMEOUT_MS" => self.connect_timeout = millis(),
-                "TOLLGATE_JWKS_REQUEST_TIMEOUT_MS" => self.request_timeout = millis(),
-                "TOLLGATE_JWKS_MAX_RESPONSE_BYTES" => {
-                    self.max_response_bytes =
-                        usize::try_from(number).map_err(|_| SetupError::Settings {
-                            field: name,
-                            reason: format!("is {raw:?}; too large for this machine"),
-                        })?
-                }
-                "TOLLGATE_JWKS_MIN_TTL_S" => self.min_ttl = secs(),
-                "TOLLGATE_JWKS_MAX_TTL_S" => self.max_ttl = secs(),
-                "TOLLGATE_JWKS_PENALTY_WINDOW_MS" => self.penalty_window = millis(),
-                "TOLLGATE_JWKS_MAX_STALE_S" => self.max_stale = secs(),
-                "TOLLGATE_JWKS_MAX_BACKOFF_S" => self.max_backoff = secs(),
-                "TOLLGATE_JWKS_INLINE_BUDGET_MS" => {
-                    if let RefreshMode::Inline { budget } = &mut self.mode {
-                        *budget = millis();
-                    }
-                }
-                _ => {}
-            }
+            (var.set)(&mut self, number);
         }
         self.validate()?;
         Ok(self)
