@@ -204,11 +204,19 @@ pub struct GrantResources {
     pub resources: Vec<String>,
     /// Grants that could not be written as ARNs (see the module docs).
     pub inexpressible: Vec<Grant>,
+    /// The event's route is an HTTP API's `$default` route, whose ARN
+    /// (`…/<stage>/$default`) is the same for every path, and it was allowed
+    /// for grants that do not cover every path: a cached answer then covers
+    /// all of that route's paths.
+    pub default_route_per_path: bool,
 }
 
 /// The ARNs allowing exactly `grants` in the event's stage. `requested` is
 /// the event's own ARN, used only for inexpressible grants that match the
-/// requested `method` `path`.
+/// requested `method` `path`, and for an HTTP API's `$default` route (whose
+/// ARN no method/path ARN matches) when a grant covers the request. Never
+/// when it holds an IAM wildcard (`*`, `?`): it carries the client's own
+/// path, and a wildcard would widen the cached Allow beyond the route asked.
 pub fn grant_resources(
     event_arn: &ExecuteApiArn,
     requested: &str,
@@ -218,6 +226,7 @@ pub fn grant_resources(
 ) -> GrantResources {
     let base = event_arn.stage_arn();
     let mut out = GrantResources::default();
+    let requested_is_exact = !requested.contains(['*', '?']);
     for grant in grants {
         let exact = valid_method(&grant.method)
             .then(|| PathPattern::parse(&grant.path))
@@ -241,12 +250,8 @@ pub fn grant_resources(
         match exact {
             Some(arns) => out.resources.extend(arns),
             None => {
-                // The requested ARN carries the client's own path: a `*`
-                // or `?` in it would be an IAM wildcard and widen the
-                // cached Allow beyond the route asked, so such a route is
-                // never allowed this way (an implicit deny instead).
                 if valid_method(&grant.method)
-                    && !requested.contains(['*', '?'])
+                    && requested_is_exact
                     && grant_matches(grant, method, path)
                 {
                     out.resources.push(requested.to_string());
@@ -254,6 +259,15 @@ pub fn grant_resources(
                 out.inexpressible.push(grant.clone());
             }
         }
+    }
+    if event_arn.method == "$default"
+        && requested_is_exact
+        && grants.iter().any(|g| grant_matches(g, method, path))
+    {
+        out.resources.push(requested.to_string());
+        out.default_route_per_path = !grants.iter().any(|g| {
+            g.method == "*" && PathPattern::parse(&g.path).is_some_and(|p| p.is_everything())
+        });
     }
     out.resources.sort();
     out.resources.dedup();
@@ -485,6 +499,33 @@ mod tests {
             &[grant("GET", "/orders/*")],
         );
         assert_eq!(got.resources, [ARN.replace("/orders/42", "/orders/*")]);
+    }
+
+    #[test]
+    fn the_default_route_arn_is_allowed_when_a_grant_covers_the_request() {
+        let event = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/$default";
+        let arn = ExecuteApiArn::parse(event).unwrap();
+        let stage = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod";
+        // Every path granted: cache-safe.
+        let got = grant_resources(&arn, event, "GET", "/x/y", &[grant("*", "/*")]);
+        assert_eq!(got.resources, [event.to_string(), format!("{stage}/*/*")]);
+        assert!(!got.default_route_per_path);
+        // Some paths granted, this one among them: allowed, flagged.
+        let got = grant_resources(&arn, event, "GET", "/orders", &[grant("GET", "/orders")]);
+        assert_eq!(
+            got.resources,
+            [event.to_string(), format!("{stage}/GET/orders")]
+        );
+        assert!(got.default_route_per_path);
+        // Not covered: only the grants' own ARNs.
+        let got = grant_resources(&arn, event, "GET", "/admin", &[grant("GET", "/orders")]);
+        assert_eq!(got.resources, [format!("{stage}/GET/orders")]);
+        assert!(!got.default_route_per_path);
+        // A wildcard in the event's ARN is never copied.
+        let wild = "arn:aws:execute-api:eu-west-1:123456789012:abc123/*/$default";
+        let arn = ExecuteApiArn::parse(wild).unwrap();
+        let got = grant_resources(&arn, wild, "GET", "/x", &[grant("*", "/*")]);
+        assert!(!got.resources.iter().any(|r| r == wild), "{got:?}");
     }
 
     #[test]

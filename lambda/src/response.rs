@@ -119,31 +119,11 @@ fn iam_allow(
         ))
     })?;
     let (method, path) = routed(request);
-    let mut granted = grant_resources(&arn, requested, &method, &path, &allow.grants);
-    if arn.method == "$default" && !requested.contains(['*', '?']) {
-        // An HTTP API's `$default` route: its route ARN ends in
-        // `/<stage>/$default` whatever the path, so no method/path ARN
-        // matches it. Allow it when the grants cover the request; since the
-        // ARN is the same for every path, that is cache-safe only when the
-        // grants cover every path.
-        let covered = allow
-            .grants
-            .iter()
-            .any(|g| grant_matches(g, &request.method, &request.path));
-        if covered {
-            let everything = allow
-                .grants
-                .iter()
-                .any(|g| g.method == "*" && g.path == "/*");
-            if !everything {
-                tracing::warn!(
-                    "the $default route's ARN is the same for every path: this Allow covers all of them while cached; set the authorizer's result TTL to 0 or put the route in its identity sources"
-                );
-            }
-            granted.resources.push(requested.to_string());
-            granted.resources.sort();
-            granted.resources.dedup();
-        }
+    let granted = grant_resources(&arn, requested, &method, &path, &allow.grants);
+    if granted.default_route_per_path {
+        tracing::warn!(
+            "the $default route's ARN is the same for every path: this Allow covers all of them while cached; set the authorizer's result TTL to 0 or put the route in its identity sources"
+        );
     }
     if !granted.inexpressible.is_empty() {
         let patterns: Vec<String> = granted
