@@ -122,26 +122,24 @@ impl Gate {
         if deny.reason != DenyReason::UnknownKey {
             return decision;
         }
-        let failing = self.keys.status().into_iter().find(|status| {
-            issuers.contains(&status.issuer.as_str()) && status.consecutive_failures > 0
-        });
-        match failing {
-            Some(status) => {
-                tracing::warn!(
-                    issuer = %status.issuer,
-                    failures = status.consecutive_failures,
-                    "unknown key while the issuer's key source is failing; answering keys-unavailable"
-                );
-                Decision::Deny(Deny::new(
-                    DenyReason::KeysUnavailable,
-                    format!(
-                        "the token's key is not among the cached keys of issuer {:?} and its key source cannot be fetched right now ({} failed fetch(es)); retry later",
-                        status.issuer, status.consecutive_failures
-                    ),
-                ))
-            }
-            None => decision,
-        }
+        let Some((issuer, failures)) = issuers
+            .iter()
+            .map(|issuer| (*issuer, self.keys.consecutive_failures(issuer)))
+            .find(|(_, failures)| *failures > 0)
+        else {
+            return decision;
+        };
+        tracing::warn!(
+            issuer,
+            failures,
+            "unknown key while the issuer's key source is failing; answering keys-unavailable"
+        );
+        Decision::Deny(Deny::new(
+            DenyReason::KeysUnavailable,
+            format!(
+                "the token's key is not among the cached keys of issuer {issuer:?} and its key source cannot be fetched right now ({failures} failed fetch(es)); retry later"
+            ),
+        ))
     }
 
     /// The authorizer (module, manifest, key store).

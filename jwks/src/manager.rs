@@ -382,6 +382,17 @@ impl KeyManager {
             .any(|i| i.name == issuer && i.remote.is_some())
     }
 
+    /// Failed fetches in a row of `issuer`'s key source (its JWK Set, else
+    /// its discovery document): 0 when its last fetch succeeded or it has no
+    /// remote source. Cheap: for the decision path after a miss.
+    pub fn consecutive_failures(&self, issuer: &str) -> u32 {
+        self.inner
+            .issuers
+            .iter()
+            .find(|i| i.name == issuer)
+            .map_or(0, |i| self.inner.failures(i))
+    }
+
     /// The status of every issuer with a remote source, in configuration order.
     pub fn status(&self) -> Vec<IssuerStatus> {
         let inner = &self.inner;
@@ -404,12 +415,6 @@ impl KeyManager {
                 };
                 let fetches = view.as_ref().map_or(0, |v| v.fetches)
                     + document.as_ref().map_or(0, |d| d.fetches);
-                let failures = match (&view, &document) {
-                    (Some(v), _) if v.failures > 0 => v.failures,
-                    (_, Some(d)) => d.failures,
-                    (Some(v), None) => v.failures,
-                    (None, None) => 0,
-                };
                 let last_error = [view.as_ref(), document.as_ref()]
                     .into_iter()
                     .flatten()
@@ -421,7 +426,7 @@ impl KeyManager {
                     age,
                     ttl,
                     stale: age.is_some_and(|age| age > ttl),
-                    consecutive_failures: failures,
+                    consecutive_failures: inner.failures(issuer),
                     last_error,
                     fetches,
                 })
@@ -446,6 +451,19 @@ impl Inner {
         match issuer.remote.as_ref()? {
             Remote::Jwks(slot) => Some(slot.clone()),
             Remote::Discovery { bound, .. } => lock(bound).clone(),
+        }
+    }
+
+    /// Failed fetches in a row: the JWK Set's when it is failing, else the
+    /// discovery document's.
+    fn failures(&self, issuer: &Issuer) -> u32 {
+        let document = match issuer.remote.as_ref() {
+            Some(Remote::Discovery { document, .. }) => document.failures(),
+            _ => 0,
+        };
+        match self.jwks_of(issuer).map(|slot| slot.failures()) {
+            Some(jwks) if jwks > 0 => jwks,
+            _ => document,
         }
     }
 

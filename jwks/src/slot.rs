@@ -71,7 +71,6 @@ pub(crate) struct SlotView {
     pub(crate) url: String,
     pub(crate) age: Option<Duration>,
     pub(crate) ttl: Duration,
-    pub(crate) failures: u32,
     pub(crate) last_error: Option<FetchError>,
     pub(crate) fetches: u64,
 }
@@ -318,6 +317,11 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
         self.next_due_ms.store(due_ms, Ordering::Release);
     }
 
+    /// Failed fetches since the last success (one counts from its start).
+    pub(crate) fn failures(&self) -> u32 {
+        self.lock().failures
+    }
+
     /// A status view.
     pub(crate) fn view(&self) -> SlotView {
         let state = self.lock();
@@ -328,7 +332,6 @@ impl<T: Clone + Send + Sync + 'static> Slot<T> {
                 .filter(|_| state.value.is_some())
                 .map(|at| at.elapsed()),
             ttl: state.ttl,
-            failures: state.failures,
             last_error: state.last_error.clone(),
             fetches: state.started,
         }
