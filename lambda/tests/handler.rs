@@ -379,18 +379,8 @@ fn duplicate_credentials_reach_the_module_and_are_refused() {
 fn identity_sources_are_used_when_there_is_no_authorization_header() {
     let state = state_default();
     let bearer = format!("Bearer {}", good_token());
-    let mut event = http_v2_event(&bearer);
-    event["headers"]
-        .as_object_mut()
-        .unwrap()
-        .remove("authorization");
-    assert!(call(&state, event).is_ok());
-    let mut event = http_v1_event(&bearer);
-    event["headers"]
-        .as_object_mut()
-        .unwrap()
-        .remove("Authorization");
-    assert!(call(&state, event).is_ok());
+    assert!(call(&state, without_authorization(http_v2_event(&bearer))).is_ok());
+    assert!(call(&state, without_authorization(http_v1_event(&bearer))).is_ok());
     // With a header, the header is the credential and other identity
     // sources (say, the route, for the cache key) are not credentials.
     let mut event = http_v2_event(&bearer);
@@ -403,28 +393,16 @@ fn identity_sources_are_used_when_there_is_no_authorization_header() {
         json!([bearer, "GET /request"]),
         json!(["GET /request", token]),
     ] {
-        let mut event = http_v2_event(&bearer);
-        event["headers"]
-            .as_object_mut()
-            .unwrap()
-            .remove("authorization");
+        let mut event = without_authorization(http_v2_event(&bearer));
         event["identitySource"] = identity.clone();
         assert!(call(&state, event).is_ok(), "{identity}");
     }
     // Payload 1.0 joins identity sources with commas.
-    let mut event = http_v1_event(&bearer);
-    event["headers"]
-        .as_object_mut()
-        .unwrap()
-        .remove("Authorization");
+    let mut event = without_authorization(http_v1_event(&bearer));
     event["identitySource"] = json!(format!("{token},GET /request"));
     assert!(call(&state, event).is_ok());
     // Two token-shaped identity values are still two credentials.
-    let mut event = http_v2_event(&bearer);
-    event["headers"]
-        .as_object_mut()
-        .unwrap()
-        .remove("authorization");
+    let mut event = without_authorization(http_v2_event(&bearer));
     event["identitySource"] = json!([token, token]);
     assert_eq!(
         call(&state, event).unwrap_err(),

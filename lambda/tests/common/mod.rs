@@ -197,6 +197,15 @@ pub fn http_v2_event(authorization: &str) -> Value {
     event
 }
 
+/// `event` without its `Authorization` header (any spelling): the
+/// credential then comes only from the identity sources.
+pub fn without_authorization(mut event: Value) -> Value {
+    if let Some(headers) = event["headers"].as_object_mut() {
+        headers.retain(|name, _| !name.eq_ignore_ascii_case("authorization"));
+    }
+    event
+}
+
 /// The four formats as (name, event) for one `Authorization` value.
 pub fn all_formats(authorization: &str) -> Vec<(&'static str, Value)> {
     vec![
