@@ -24,8 +24,10 @@
 //! - `policy`: `default` (issuer `https://issuer.example`, audience `api`,
 //!   RS256/ES256/EdDSA, keys rsa-1, ec-1, ed-1), `with-hmac` (the same plus
 //!   HS256 with the local secret of key hmac-1) or `two-issuers` (default plus
-//!   `https://second.example`, audience `api`, RS256/ES256, key ec-2).
-//!   Default `default`.
+//!   `https://second.example`, audience `api`, RS256/ES256, key ec-2) or
+//!   `no-kids` (the default issuer's keys published without `kid`, and
+//!   HS256 with hmac-1's secret configured without `kid`: a key with a
+//!   `kid` verifies only tokens that name it). Default `default`.
 //! - `sign`: a key of `tests/data/keys/` (`rsa-1`, `ec-1`, `ed-1`, `ec-2`,
 //!   `hmac-1`, `attacker-rsa`: an RSA key whose kid is also `rsa-1`); `none`
 //!   (empty signature); or HS256 keyed with rsa-1's public key in some form:
@@ -141,7 +143,7 @@ jwks_file = "jwks.json"
 audiences = ["api"]
 "#;
 
-fn policies() -> [(&'static str, String); 3] {
+fn policies() -> [(&'static str, String); 4] {
     let default = format!("{DEFAULT_ISSUER_TOML}algorithms = [\"RS256\", \"ES256\", \"EdDSA\"]\n");
     let with_hmac = format!(
         r#"{DEFAULT_ISSUER_TOML}algorithms = ["RS256", "ES256", "EdDSA", "HS256"]
@@ -162,10 +164,25 @@ audiences = ["api"]
 algorithms = ["RS256", "ES256"]
 "#
     );
+    // The default issuer's keys published without `kid`, and its HS256
+    // secret configured without one: what tokens without `kid` can use.
+    let no_kids = r#"[[issuer]]
+issuer = "https://issuer.example"
+jwks_file = "jwks-no-kids.json"
+audiences = ["api"]
+algorithms = ["RS256", "ES256", "EdDSA", "HS256"]
+
+[[issuer.secrets]]
+file = "hmac-1.secret"
+encoding = "base64url"
+algorithm = "HS256"
+"#
+    .to_string();
     [
         ("default", default),
         ("with-hmac", with_hmac),
         ("two-issuers", two_issuers),
+        ("no-kids", no_kids),
     ]
 }
 
@@ -195,6 +212,11 @@ impl Fixture {
         let jwks_text = jwks_of(&keys, &["rsa-1", "ec-1", "ed-1"]);
         write(&dir.0, "jwks.json", &jwks_text);
         write(&dir.0, "second-jwks.json", &jwks_of(&keys, &["ec-2"]));
+        let mut no_kids: Value = serde_json::from_str(&jwks_text).expect("JWKS JSON");
+        for jwk in no_kids["keys"].as_array_mut().expect("keys") {
+            jwk.as_object_mut().expect("a JWK").remove("kid");
+        }
+        write(&dir.0, "jwks-no-kids.json", &no_kids.to_string());
         let secret = keys["hmac-1"].public_jwk()["k"]
             .as_str()
             .expect("an HS256 key's JWK holds k")

@@ -39,14 +39,11 @@ fn a2_token() -> String {
     )
 }
 
-/// Appendix A.3.1: the P-256 public key. The RFC's JWK has no `kid`; this
-/// one gets one to show that a token without `kid` still finds a key that
-/// has one.
+/// Appendix A.3.1: the P-256 public key (no `kid`, as in the RFC).
 fn a3_jwk() -> serde_json::Value {
     json!({
         "kty": "EC",
         "crv": "P-256",
-        "kid": "e9bc097a-ce51-4036-9562-d2ade882db0d",
         "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
     })
@@ -194,6 +191,20 @@ fn a2_rs256_with_the_wrong_rsa_algorithm_allowed_is_refused() {
 fn a3_es256_allows_on_a_fixed_clock() {
     let authorizer = jwks_authorizer("ES256", a3_jwk());
     check_clock(&authorizer, &a3_token(), "A.3");
+}
+
+/// A key with a `kid` verifies only tokens that name it: the A.3 key given
+/// a `kid` no longer verifies the A.3 token, whose header has none.
+#[test]
+fn a3_es256_without_kid_does_not_find_a_key_that_has_one() {
+    let mut jwk = a3_jwk();
+    jwk["kid"] = json!("e9bc097a-ce51-4036-9562-d2ade882db0d");
+    let authorizer = jwks_authorizer("ES256", jwk);
+    expect_deny(
+        &authorizer.authorize(&bearer_request(&a3_token(), EXP - 1000)),
+        DenyReason::UnknownKey,
+        "A.3 against its key given a kid",
+    );
 }
 
 #[test]

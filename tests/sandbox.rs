@@ -114,7 +114,7 @@ fn the_default_module_reaches_nothing_outside_the_sandbox() {
     assert!(
         imports
             .iter()
-            .any(|i| i == "tollgate:authorizer/keys@0.1.0"),
+            .any(|i| i == "tollgate:authorizer/keys@0.2.0"),
         "{imports:?}"
     );
     // Rust's std for wasm32-wasip2 links its stdio/environment plumbing; the

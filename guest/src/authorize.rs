@@ -130,7 +130,21 @@ fn verify_signature<K: KeyRing>(
     if found.is_empty() {
         return Err(unknown_key(kid));
     }
-    let fitting: Vec<&K::Key> = found.iter().filter(|k| key_fits(&k.info(), alg)).collect();
+    // A key with a `kid` verifies only tokens that name it: a token without
+    // a `kid` is tried against the issuer's keys without one.
+    let infos: Vec<KeyInfo> = found.iter().map(VerificationKey::info).collect();
+    if kid.is_none() && infos.iter().all(|info| info.kid.is_some()) {
+        return Err(Deny::new(
+            DenyReason::UnknownKey,
+            "the token has no `kid` and every key of this issuer has one; a key with a kid only verifies tokens whose header names it",
+        ));
+    }
+    let fitting: Vec<&K::Key> = found
+        .iter()
+        .zip(&infos)
+        .filter(|(_, info)| (kid.is_some() || info.kid.is_none()) && key_fits(info, alg))
+        .map(|(key, _)| key)
+        .collect();
     if fitting.is_empty() {
         return Err(Deny::new(
             DenyReason::KeyMismatch,
@@ -207,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn happy_path_without_kid_tries_every_key() {
+    fn happy_path_without_kid_tries_the_keys_without_kid() {
         let policy = policy("");
         for alg in [
             Algorithm::Rs256,
@@ -216,11 +230,56 @@ mod tests {
             Algorithm::Hs256,
         ] {
             let token = mint_with(alg, &json!({"alg": alg.name()}), &claims());
-            let ring = TestRing::standard();
+            // Every test key without its kid: each is tried.
+            let anonymous: Vec<TestKey> = all_keys()
+                .into_iter()
+                .map(|mut key| {
+                    key.info.kid = None;
+                    key
+                })
+                .collect();
+            let ring = TestRing::new().with(ISSUER, anonymous);
             expect_allow(&policy.authorize(&request(&token), &ring));
             assert_eq!(
                 ring.lookups.borrow().as_slice(),
                 &[(String::from(ISSUER), None)]
+            );
+        }
+    }
+
+    /// Issue 7, item 13: the README said a secret with a `kid` "matches
+    /// only tokens whose header kid is …", but a token without a `kid`
+    /// tried it too. The stricter reading holds for every key: a key with a
+    /// `kid` verifies only tokens that name it.
+    #[test]
+    fn a_key_with_a_kid_never_verifies_a_token_without_one() {
+        let policy = policy("");
+        for alg in [
+            Algorithm::Rs256,
+            Algorithm::Es256,
+            Algorithm::EdDsa,
+            Algorithm::Hs256,
+        ] {
+            let token = mint_with(alg, &json!({"alg": alg.name()}), &claims());
+            // Today's test keys all have a kid: nothing to try.
+            let deny = expect_deny(
+                &policy.authorize(&request(&token), &TestRing::standard()),
+                DenyReason::UnknownKey,
+            );
+            assert!(deny.detail.contains("no `kid`"), "{}", deny.detail);
+            // Mixed: only the key without a kid is considered, and it does
+            // not fit the algorithm, although a key with a kid would verify.
+            let mut keys = all_keys();
+            let mut other = if alg == Algorithm::Hs256 {
+                es256_key()
+            } else {
+                hmac_key()
+            };
+            other.info.kid = None;
+            keys.push(other);
+            expect_deny(
+                &policy.authorize(&request(&token), &TestRing::new().with(ISSUER, keys)),
+                DenyReason::KeyMismatch,
             );
         }
     }

@@ -8,6 +8,14 @@ use crate::token::echo;
 
 type Claims = Map<String, Value>;
 
+/// The scope tokens of a `scope` (or string `scp`) claim: RFC 6749
+/// section 3.3 separates them by a space (%x20) only, so
+/// `"x\u{a0}orders.read"` or a tab-joined value is one (unknown) scope,
+/// never `orders.read`. Repeated spaces are tolerated.
+fn scope_tokens(value: &str) -> Vec<&str> {
+    value.split(' ').filter(|s| !s.is_empty()).collect()
+}
+
 fn missing(name: &str) -> Deny {
     Deny::new(
         DenyReason::MissingClaim,
@@ -177,40 +185,9 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
         }
     }
 
-    if !issuer.required_scopes.is_empty() {
-        let granted: Vec<&str> = match (claims.get("scope"), claims.get("scp")) {
-            (Some(Value::String(s)), _) => s.split_whitespace().collect(),
-            (Some(_), _) => return Err(invalid("scope", "a space-separated string")),
-            (None, Some(Value::String(s))) => s.split_whitespace().collect(),
-            (None, Some(Value::Array(items))) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .ok_or_else(|| invalid("scp", "a string or an array of strings"))
-                })
-                .collect::<Result<_, _>>()?,
-            (None, Some(_)) => return Err(invalid("scp", "a string or an array of strings")),
-            (None, None) => {
-                return Err(Deny::new(
-                    DenyReason::InsufficientScope,
-                    "token grants no scopes (no `scope` or `scp` claim)",
-                ));
-            }
-        };
-        let lacking: Vec<&str> = issuer
-            .required_scopes
-            .iter()
-            .map(String::as_str)
-            .filter(|r| !granted.contains(r))
-            .collect();
-        if !lacking.is_empty() {
-            return Err(Deny::new(
-                DenyReason::InsufficientScope,
-                format!("missing required scope(s): {}", lacking.join(" ")),
-            ));
-        }
-    }
-
+    // The caller is named before the scopes are checked, so that a 403
+    // (valid token, request refused) names who was refused; a token
+    // without a usable principal is not an authenticated caller (401).
     let principal = issuer
         .principal_claims
         .iter()
@@ -227,6 +204,42 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
                 ),
             )
         })?;
+
+    if !issuer.required_scopes.is_empty() {
+        let granted: Vec<&str> = match (claims.get("scope"), claims.get("scp")) {
+            (Some(Value::String(s)), _) => scope_tokens(s),
+            (Some(_), _) => return Err(invalid("scope", "a space-separated string")),
+            (None, Some(Value::String(s))) => scope_tokens(s),
+            (None, Some(Value::Array(items))) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| invalid("scp", "a string or an array of strings"))
+                })
+                .collect::<Result<_, _>>()?,
+            (None, Some(_)) => return Err(invalid("scp", "a string or an array of strings")),
+            (None, None) => {
+                return Err(Deny::new(
+                    DenyReason::InsufficientScope,
+                    "token grants no scopes (no `scope` or `scp` claim)",
+                )
+                .with_principal(principal));
+            }
+        };
+        let lacking: Vec<&str> = issuer
+            .required_scopes
+            .iter()
+            .map(String::as_str)
+            .filter(|r| !granted.contains(r))
+            .collect();
+        if !lacking.is_empty() {
+            return Err(Deny::new(
+                DenyReason::InsufficientScope,
+                format!("missing required scope(s): {}", lacking.join(" ")),
+            )
+            .with_principal(principal));
+        }
+    }
 
     let context = issuer
         .context_claims
@@ -643,6 +656,62 @@ mod tests {
         );
         // Not configured: ignored.
         allow("", &with(&[("scope", json!(5))]));
+    }
+
+    /// Issue 7, item 8: `scope` was split on any Unicode whitespace, so
+    /// `"x\u{a0}orders.read"` granted `orders.read`. RFC 6749 section 3.3
+    /// separates scope tokens by a space (%x20) only.
+    #[test]
+    fn scope_tokens_are_separated_by_spaces_only() {
+        let cfg = r#"required_scopes = ["orders.read"]"#;
+        for separator in [
+            "\u{a0}", "\t", "\n", "\r", "\u{2003}", "\u{3000}", "\u{85}", "\u{b}",
+        ] {
+            for claim in ["scope", "scp"] {
+                let value = format!("x{separator}orders.read");
+                let d = deny(
+                    cfg,
+                    &with(&[(claim, json!(value))]),
+                    DenyReason::InsufficientScope,
+                );
+                assert!(
+                    d.detail.contains("orders.read"),
+                    "{claim} {value:?}: {}",
+                    d.detail
+                );
+            }
+        }
+        // Spaces (one or many) still separate.
+        allow(cfg, &with(&[("scope", json!("x orders.read"))]));
+        allow(cfg, &with(&[("scope", json!("x   orders.read "))]));
+        allow(cfg, &with(&[("scp", json!(" orders.read"))]));
+    }
+
+    /// Issue 7, item 7: a 403 named no principal (the Lambda door answered
+    /// `principalId: "anonymous"`) although the caller authenticated.
+    #[test]
+    fn a_forbidden_deny_names_the_authenticated_principal() {
+        let cfg = r#"required_scopes = ["orders.read"]"#;
+        let d = deny(
+            cfg,
+            &with(&[("scope", json!("profile"))]),
+            DenyReason::InsufficientScope,
+        );
+        assert_eq!(d.principal.as_deref(), Some("user-1"));
+        let d = deny(cfg, &base(), DenyReason::InsufficientScope);
+        assert_eq!(d.principal.as_deref(), Some("user-1"));
+        // No usable principal: not authenticated, whatever the scopes say.
+        let mut c = without(&["sub"]);
+        c["scope"] = json!("profile");
+        let d = deny(cfg, &c, DenyReason::MissingClaim);
+        assert_eq!(d.principal, None);
+        // Unauthenticated denies never name one.
+        let d = deny(
+            "",
+            &with(&[("exp", json!(NOW - 3600))]),
+            DenyReason::Expired,
+        );
+        assert_eq!(d.principal, None);
     }
 
     #[test]

@@ -157,6 +157,7 @@ fn request_from_wit(request: wit::Request) -> model::Request {
                     model::TokenSource::AuthorizationHeader(v)
                 }
                 wit::TokenSource::Raw(v) => model::TokenSource::Raw(v),
+                wit::TokenSource::OutsideCacheKey(v) => model::TokenSource::OutsideCacheKey(v),
             })
             .collect(),
         method: request.method,
@@ -197,6 +198,7 @@ fn decision_to_wit(decision: Decision) -> wit::Decision {
                 DenyStatus::Forbidden => wit::DenyStatus::Forbidden,
             },
             detail: deny.detail,
+            principal: deny.principal,
         }),
         Decision::Error { reason, message } => {
             wit::Decision::Error(wit::ModuleError { reason, message })

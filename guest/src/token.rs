@@ -123,6 +123,17 @@ fn strip_bearer(value: &str) -> Option<&str> {
 
 /// The one token of the request, trimmed and without its `Bearer` scheme.
 pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
+    // A credential the front door's cache would not see decides nothing:
+    // an answer made on it would be reused for requests without it.
+    if sources
+        .iter()
+        .any(|s| matches!(s, TokenSource::OutsideCacheKey(_)))
+    {
+        return Err(Deny::new(
+            DenyReason::MultipleTokens,
+            "the request carries a credential outside the front door's cache key (e.g. an Authorization header that is not one of the authorizer's identity sources); send the token only where the authorizer is configured to read it",
+        ));
+    }
     let source = match sources {
         [] => {
             return Err(Deny::new(
@@ -205,6 +216,13 @@ pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
                 ));
             }
             strip_bearer(value).unwrap_or(value.trim_end())
+        }
+        // Refused above.
+        TokenSource::OutsideCacheKey(_) => {
+            return Err(Deny::new(
+                DenyReason::MultipleTokens,
+                "a credential outside the front door's cache key",
+            ));
         }
     };
     if token.is_empty() {

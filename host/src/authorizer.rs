@@ -11,6 +11,7 @@ use tollgate_keys::{KeySet, KeyStore, VerificationKey};
 use crate::bindings::{self, KeyMiss};
 use crate::engine::{EngineError, Instance, PolicyEngine};
 use crate::model::{Decision, IssuerNeeds, KeySource, Manifest, Request, SecretSource};
+use crate::request_limits::RequestLimits;
 
 /// Failures to set up an authorizer (all before serving any request).
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +74,7 @@ pub struct Authorizer {
     config: String,
     manifest: Manifest,
     keys: Arc<KeyStore>,
+    request_limits: RequestLimits,
     idle: Mutex<Vec<Instance>>,
 }
 
@@ -141,6 +143,7 @@ impl Authorizer {
             config: config.to_string(),
             manifest,
             keys,
+            request_limits: RequestLimits::default(),
             idle: Mutex::new(vec![instance]),
         })
     }
@@ -155,7 +158,19 @@ impl Authorizer {
         &self.keys
     }
 
-    /// Decide one request. Never panics and never allows by accident: a trap,
+    /// The sizes checked before a request reaches the module.
+    pub fn request_limits(&self) -> RequestLimits {
+        self.request_limits
+    }
+
+    /// Check requests against `limits` instead of [`RequestLimits::default`].
+    pub fn with_request_limits(mut self, limits: RequestLimits) -> Self {
+        self.request_limits = limits;
+        self
+    }
+
+    /// Decide one request. A request over the [`RequestLimits`] is denied
+    /// `malformed` without reaching the module. Never panics and never allows by accident: a trap,
     /// a deadline or a memory limit in the module yields
     /// [`Decision::Error`] with reason `internal-error`, the failed instance
     /// is dropped, and the next call gets a freshly configured one.
@@ -168,6 +183,13 @@ impl Authorizer {
     /// unavailable), so a caller that can fetch keys knows which issuer to
     /// refresh before asking once more.
     pub fn authorize_observed(&self, request: &Request) -> (Decision, Vec<KeyMiss>) {
+        // Oversized input never reaches the module (where it could only
+        // trap or hit the memory cap): a malformed request, 401.
+        if let Err(deny) = self.request_limits.check(request) {
+            let decision = Decision::Deny(deny);
+            log_decision(&decision);
+            return (decision, Vec::new());
+        }
         let mut instance = match self.checkout() {
             Ok(instance) => instance,
             Err(e) => return (internal_error(&e), Vec::new()),

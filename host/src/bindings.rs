@@ -179,6 +179,9 @@ pub(crate) fn request_to_wit(request: &model::Request) -> wit::Request {
                     wit::TokenSource::AuthorizationHeader(v.clone())
                 }
                 model::TokenSource::Raw(v) => wit::TokenSource::Raw(v.clone()),
+                model::TokenSource::OutsideCacheKey(v) => {
+                    wit::TokenSource::OutsideCacheKey(v.clone())
+                }
             })
             .collect(),
         method: request.method.clone(),
@@ -219,6 +222,7 @@ pub(crate) fn decision_from_wit(decision: wit::Decision) -> model::Decision {
                 wit::DenyStatus::Forbidden => model::DenyStatus::Forbidden,
             },
             detail: deny.detail,
+            principal: deny.principal,
         }),
         wit::Decision::Error(e) => model::Decision::Error {
             reason: e.reason,

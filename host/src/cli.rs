@@ -139,7 +139,10 @@ impl From<CompileTarget> for engine::Target {
 /// `tollgate keys ...`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Generate a signing key; writes the private key file and prints (or writes) its public JWKS.
+    /// Generate a signing key. Asymmetric keys: writes the private key file
+    /// and prints (or writes) its public JWKS. HMAC keys (HS*): writes the
+    /// secret file, as `[[issuer.secrets]]` reads it, and prints the config
+    /// snippet that uses it (an HMAC key has no public part).
     New {
         /// Algorithm: ES256, ES384, ES512, RS256..PS512, EdDSA, HS256..HS512.
         #[arg(long)]
@@ -147,10 +150,12 @@ pub enum KeysCommand {
         /// Key id.
         #[arg(long, default_value = "demo-1")]
         kid: String,
-        /// Private key file to write (tollgate signing key JSON).
+        /// Private key file to write, readable by its owner only (tollgate
+        /// signing key JSON; for HS*, the base64url secret). Never overwritten.
         #[arg(long)]
         out: PathBuf,
-        /// Public JWKS file to write (default: print to stdout).
+        /// Public JWKS file to write (default: print to stdout). Never
+        /// overwritten; refused for HS* keys.
         #[arg(long)]
         jwks: Option<PathBuf>,
     },
@@ -161,9 +166,15 @@ pub enum KeysCommand {
 pub enum TokenCommand {
     /// Sign a token with a key file from `tollgate keys new`.
     Mint {
-        /// The private key file.
+        /// The private key file, or for HS* the secret file (then `--alg` is needed).
         #[arg(long)]
         key: PathBuf,
+        /// For a secret file: HS256, HS384 or HS512. For a key file: must be its algorithm.
+        #[arg(long)]
+        alg: Option<String>,
+        /// The header `kid` (default: the key file's; none for a secret file).
+        #[arg(long)]
+        kid: Option<String>,
         /// Claims as a JSON object, or `@file`.
         #[arg(long)]
         claims: String,
@@ -187,9 +198,12 @@ pub fn run(cli: Cli) -> ExitCode {
         }) => keys_new(&alg, &kid, &out, jwks.as_deref()).map(|()| EXIT_ALLOW),
         Command::Token(TokenCommand::Mint {
             key,
+            alg,
+            kid,
             claims,
             expires_in,
-        }) => token_mint(&key, &claims, expires_in).map(|()| EXIT_ALLOW),
+        }) => token_mint(&key, alg.as_deref(), kid.as_deref(), &claims, expires_in)
+            .map(|()| EXIT_ALLOW),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -276,9 +290,14 @@ fn check(args: &CheckArgs) -> Result<u8, CliError> {
         args.token.clone()
     };
     let mut headers = Vec::new();
-    for header in &args.headers {
+    for (index, header) in args.headers.iter().enumerate() {
+        // The argument is not echoed: it may well hold a credential.
         let (name, value) = header.split_once(':').ok_or_else(|| {
-            CliError::Usage(format!("--header {header:?}: write it as `name: value`"))
+            CliError::Usage(format!(
+                "--header #{} ({} bytes) has no `:`; write it as `name: value`",
+                index + 1,
+                header.len()
+            ))
         })?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
@@ -342,7 +361,7 @@ pub fn decision_json(decision: &Decision) -> Value {
             "allow": false,
             "status": deny.http_status(),
             "reason": deny.reason.as_str(),
-            "principal": Value::Null,
+            "principal": deny.principal,
             "detail": deny.detail,
         }),
         Decision::Error { reason, message } => json!({
@@ -371,33 +390,129 @@ fn compile(args: &CompileArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn keys_new(alg: &str, kid: &str, out: &Path, jwks: Option<&Path>) -> Result<(), CliError> {
-    let alg = Algorithm::from_name(alg).ok_or_else(|| {
+fn parse_alg(alg: &str) -> Result<Algorithm, CliError> {
+    Algorithm::from_name(alg).ok_or_else(|| {
         let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
         CliError::Usage(format!(
             "unknown --alg {alg:?}; use one of {}",
             names.join(", ")
         ))
-    })?;
-    let key = SigningKey::generate(alg, kid)?;
-    if out.exists() {
+    })
+}
+
+fn refuse_existing(path: &Path, what: &str, flag: &str) -> Result<(), CliError> {
+    if path.exists() {
         return Err(CliError::Usage(format!(
-            "{} already exists; refusing to overwrite a key (remove it or pick another --out)",
-            out.display()
+            "{} already exists; refusing to overwrite {what} (remove it or pick another {flag})",
+            path.display()
         )));
+    }
+    Ok(())
+}
+
+/// Write a public file, refusing to replace an existing one.
+fn write_new(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+fn keys_new(alg: &str, kid: &str, out: &Path, jwks: Option<&Path>) -> Result<(), CliError> {
+    let alg = parse_alg(alg)?;
+    // Everything is checked before anything is written.
+    if alg.is_symmetric() && jwks.is_some() {
+        return Err(CliError::Usage(format!(
+            "--jwks: an {alg} key has no public part, so there is no JWK Set to write (tollgate never reads secrets from a JWK Set); drop --jwks: the secret goes only to --out"
+        )));
+    }
+    refuse_existing(out, "a key", "--out")?;
+    if let Some(path) = jwks {
+        refuse_existing(path, "a JWK Set", "--jwks")?;
+        if path == out {
+            return Err(CliError::Usage(
+                "--out and --jwks name the same file; give the JWK Set its own".into(),
+            ));
+        }
+    }
+    let key = SigningKey::generate(alg, kid)?;
+    if let Some(secret) = key.secret_file_text() {
+        write_private(out, &secret).map_err(io_error(out))?;
+        eprintln!(
+            "tollgate: wrote the {alg} secret to {} (readable by its owner only); sign tokens with\n  tollgate token mint --key {} --alg {alg} --kid {kid} --claims '{{...}}'\nand verify them with this under the [[issuer]] that lists {alg} in `algorithms`:",
+            out.display(),
+            out.display()
+        );
+        println!("{}", secrets_snippet(&key, out));
+        return Ok(());
     }
     write_private(out, &key.to_json()).map_err(io_error(out))?;
     let jwks_text = serde_json::to_string_pretty(&key.jwks()).unwrap_or_default();
     match jwks {
-        Some(path) => std::fs::write(path, jwks_text + "\n").map_err(io_error(path))?,
+        Some(path) => write_new(path, &(jwks_text + "\n")).map_err(io_error(path))?,
         None => println!("{jwks_text}"),
     }
     Ok(())
 }
 
-fn token_mint(key_path: &Path, claims: &str, expires_in: Option<i64>) -> Result<(), CliError> {
+/// The `[[issuer.secrets]]` section that reads the secret file `path`.
+fn secrets_snippet(key: &SigningKey, path: &Path) -> String {
+    let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
+    format!(
+        "[[issuer.secrets]]\nkid       = {}\nfile      = {}   # relative to the policy file's folder\nencoding  = \"base64url\"\nalgorithm = \"{}\"",
+        quoted(key.kid()),
+        quoted(&path.display().to_string()),
+        key.alg().name()
+    )
+}
+
+fn token_mint(
+    key_path: &Path,
+    alg: Option<&str>,
+    kid: Option<&str>,
+    claims: &str,
+    expires_in: Option<i64>,
+) -> Result<(), CliError> {
     let key_text = std::fs::read_to_string(key_path).map_err(io_error(key_path))?;
-    let key = SigningKey::from_json(&key_text)?;
+    let alg = alg.map(parse_alg).transpose()?;
+    let key = if key_text.trim_start().starts_with('{') {
+        let key = SigningKey::from_json(&key_text)?;
+        if let Some(alg) = alg.filter(|alg| *alg != key.alg()) {
+            return Err(CliError::Usage(format!(
+                "--alg {alg}: {} holds a {} key; drop --alg or pick its algorithm",
+                key_path.display(),
+                key.alg()
+            )));
+        }
+        key
+    } else {
+        // A secret file from `keys new --alg HS*`: base64url, as
+        // `[[issuer.secrets]]` reads it with `encoding = "base64url"`.
+        let alg = alg.filter(|alg| alg.is_symmetric()).ok_or_else(|| {
+            CliError::Usage(format!(
+                "{} is not a tollgate signing key file, so it is read as an HMAC secret (base64url): pass --alg HS256, HS384 or HS512 (and --kid as configured)",
+                key_path.display()
+            ))
+        })?;
+        let compact: String = key_text
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        let secret = base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            compact.trim_end_matches('='),
+        )
+        .map_err(|_| {
+            CliError::Usage(format!(
+                "{} is neither a tollgate signing key file nor a base64url secret",
+                key_path.display()
+            ))
+        })?;
+        SigningKey::from_secret(alg, kid.unwrap_or_default(), &secret)?
+    };
     let claims_text = match claims.strip_prefix('@') {
         Some(file) => std::fs::read_to_string(file).map_err(io_error(Path::new(file)))?,
         None => claims.to_string(),
@@ -412,7 +527,17 @@ fn token_mint(key_path: &Path, claims: &str, expires_in: Option<i64>) -> Result<
         object.entry("iat").or_insert(json!(now));
         object.entry("exp").or_insert(json!(now + seconds));
     }
-    println!("{}", key.sign_jwt(&claims, None)?);
+    let mut header = serde_json::Map::new();
+    header.insert("alg".into(), key.alg().name().into());
+    header.insert("typ".into(), "JWT".into());
+    if let Some(kid) = kid.or(Some(key.kid())).filter(|kid| !kid.is_empty()) {
+        header.insert("kid".into(), kid.into());
+    }
+    let payload = serde_json::to_vec(&claims).map_err(tollgate_keys::mint::MintError::from)?;
+    println!(
+        "{}",
+        tollgate_keys::mint::compact(&Value::Object(header), &payload, &key)?
+    );
     Ok(())
 }
 

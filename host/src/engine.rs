@@ -52,9 +52,9 @@ pub enum EngineError {
         "invalid policy module: {0:#}. Pass a wasm32-wasip2 component (.wasm) or a .cwasm precompiled by this same tollgate version with `tollgate compile`"
     )]
     Invalid(wasmtime::Error),
-    /// The module does not implement `tollgate:authorizer/authorizer@0.1.0` as this host expects.
+    /// The module does not implement `tollgate:authorizer/authorizer@0.2.0` as this host expects.
     #[error(
-        "the policy module does not fit this host's WIT world tollgate:authorizer/authorizer@0.1.0: {0:#}"
+        "the policy module does not fit this host's WIT world tollgate:authorizer/authorizer@0.2.0: {0:#}"
     )]
     Incompatible(wasmtime::Error),
     /// A precompiled module made by another wasmtime version, configuration or CPU.

@@ -1,18 +1,95 @@
 //! JSON logs on stderr via `tracing`. Tokens and secrets are never logged:
 //! decisions log reasons, issuers and principals only.
+//!
+//! Other crates' logs are not written with that rule in mind (at `trace`,
+//! `lambda_runtime` logs every raw event, the whole token with it; HTTP
+//! stacks log headers), so whatever the user's filter says, an allowlist
+//! applies on top of it: only tollgate's own targets ([`OWN_TARGETS`]) may
+//! log below `warn`. Besides, `lambda_runtime` logs every handler error
+//! (each 401 included) at `error`; the Lambda door logs its own answers, so
+//! that target ([`SILENCED_TARGETS`]) is off at every level.
 
-use tracing_subscriber::EnvFilter;
+use tracing::{Level, Metadata};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
-/// Install the JSON subscriber. The level comes from `TOLLGATE_LOG`
-/// (`error`, `warn`, `info`, `debug`, or any `tracing` filter), default `default_level`.
+/// The variable holding the log filter.
+pub const LOG_ENV: &str = "TOLLGATE_LOG";
+
+/// Targets (module paths) that may log at every level: tollgate's own
+/// crates, which never log a token or a secret.
+pub const OWN_TARGETS: [&str; 6] = [
+    "tollgate",
+    "tollgate_lambda",
+    "bootstrap",
+    "tollgate_jwks",
+    "tollgate_keys",
+    "tollgate_model",
+];
+
+/// Targets that never log: `lambda_runtime` reports each handler error
+/// there (every 401 at `error`), which the Lambda door already logs itself.
+pub const SILENCED_TARGETS: [&str; 1] = ["lambda_runtime::layers::panic"];
+
+/// Whether a target is `prefix` or one of its modules (`prefix::…`).
+fn under(target: &str, prefix: &str) -> bool {
+    target
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+/// The allowlist: tollgate's own targets at any level, others at `warn`
+/// and `error` only, [`SILENCED_TARGETS`] never.
+pub fn allowed(metadata: &Metadata<'_>) -> bool {
+    let target = metadata.target();
+    if SILENCED_TARGETS.iter().any(|t| under(target, t)) {
+        return false;
+    }
+    OWN_TARGETS.iter().any(|t| under(target, t)) || *metadata.level() <= Level::WARN
+}
+
+/// Install the JSON subscriber. The user's filter comes from `TOLLGATE_LOG`
+/// (`error`, `warn`, `info`, `debug`, `trace`, or any `tracing` filter),
+/// default `default_level`; [`allowed`] applies on top of it. An invalid
+/// filter is reported on stderr and the default used.
 pub fn init(default_level: &str) {
-    let filter =
-        EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
-    // A second call (e.g. in tests) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let user = match std::env::var(LOG_ENV) {
+        Ok(text) if !text.trim().is_empty() => match EnvFilter::try_new(&text) {
+            Ok(filter) => filter,
+            Err(e) => {
+                eprintln!(
+                    "tollgate: {LOG_ENV} is not a valid log filter ({e}); using {default_level:?}"
+                );
+                EnvFilter::new(default_level)
+            }
+        },
+        _ => EnvFilter::new(default_level),
+    };
+    let layer = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_current_span(false)
-        .try_init();
+        .with_span_list(false)
+        .with_filter(user.and(filter_fn(allowed)));
+    // A second call (e.g. in tests) keeps the first subscriber.
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_match_whole_path_segments() {
+        assert!(under("tollgate", "tollgate"));
+        assert!(under("tollgate::gate", "tollgate"));
+        assert!(!under("tollgate_evil", "tollgate"));
+        assert!(under("tollgate_lambda::event", "tollgate_lambda"));
+        assert!(!under(
+            "lambda_runtime::layers::panicky",
+            SILENCED_TARGETS[0]
+        ));
+        assert!(under("lambda_runtime::layers::panic", SILENCED_TARGETS[0]));
+    }
 }

@@ -103,6 +103,14 @@ pub enum KeyError {
         reason: String,
     },
 
+    /// An Ed25519 public key that is not a canonical encoding of a
+    /// prime-order point: with a small-order key (the identity, say) a
+    /// signature `R = identity, S = 0` verifies any message.
+    #[error(
+        "the Ed25519 public key \"x\" is refused: {0}; a real Ed25519 key never is, so the JWK Set is corrupt or hostile: replace the key"
+    )]
+    WeakEd25519Key(&'static str),
+
     /// `alg` is `"none"`.
     #[error(
         "JWK alg \"none\" is refused: unsigned tokens are never accepted; remove \"alg\" or set a real signature algorithm"

@@ -366,10 +366,44 @@ fn parse_okp(obj: &Map<String, Value>, declared: Option<Algorithm>) -> Result<Pa
             actual: x.len(),
         });
     }
+    check_ed25519_point(&x)?;
     let algorithms = bound_algorithms(&[Algorithm::EdDsa], declared, || {
         "kty \"OKP\" crv \"Ed25519\"".to_string()
     })?;
     Ok((256, parse_for_each(algorithms, &x, "Ed25519")?))
+}
+
+/// RFC 8032 section 5.1.3 decoding of an Ed25519 public key, plus the
+/// checks the crypto library leaves out: the 32 bytes must be the canonical
+/// encoding (`y < p`, no "negative zero" `x`) of a point on the curve, and
+/// the point must have prime order. A small-order key (the identity, or
+/// one of the other seven torsion points) lets `R = identity, S = 0`
+/// verify any message; a key with a torsion component is never produced by
+/// honest key generation (`A = a·B`).
+fn check_ed25519_point(x: &[u8]) -> Result<(), KeyError> {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let bytes: [u8; 32] = x
+        .try_into()
+        .map_err(|_| KeyError::WeakEd25519Key("it is not 32 bytes"))?;
+    let point = CompressedEdwardsY(bytes)
+        .decompress()
+        .ok_or(KeyError::WeakEd25519Key("it is not a point on the curve"))?;
+    if point.compress().to_bytes() != bytes {
+        return Err(KeyError::WeakEd25519Key(
+            "it is not the canonical encoding of its point (y >= p, or a negative zero x)",
+        ));
+    }
+    if point.is_small_order() {
+        return Err(KeyError::WeakEd25519Key(
+            "it is a point of small order, with which a forged signature verifies any message",
+        ));
+    }
+    if !point.is_torsion_free() {
+        return Err(KeyError::WeakEd25519Key(
+            "it is not in the prime-order subgroup (it has a small-order component)",
+        ));
+    }
+    Ok(())
 }
 
 /// Bit length of a big-endian unsigned integer without leading zeros.
@@ -764,6 +798,80 @@ mod tests {
         ));
         let ok = VerificationKey::from_jwk(&with(p256_jwk(), "alg", json!("ES256"))).unwrap();
         assert_eq!(ok.algorithms(), vec![Algorithm::Es256]);
+    }
+
+    /// Issue 7, item 11: an Ed25519 public key that is a small-order point
+    /// (the identity, say) was accepted from a JWK Set, and then the
+    /// signature `R = identity, S = 0` verified any message. Such keys, the
+    /// non-canonical encodings and keys with a torsion component are
+    /// refused at load.
+    #[test]
+    fn ed25519_small_order_and_non_canonical_public_keys_are_refused() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+
+        let identity = {
+            let mut y = [0u8; 32];
+            y[0] = 1;
+            y
+        };
+        // The attack is real: the crypto library alone accepts the forgery.
+        let mut forged = identity.to_vec();
+        forged.extend_from_slice(&[0u8; 32]);
+        assert!(
+            signature::UnparsedPublicKey::new(&signature::ED25519, identity)
+                .verify(b"any message at all", &forged)
+                .is_ok()
+        );
+
+        let good = signing_key(Algorithm::EdDsa, "ed").public_jwk();
+        let good_x = crate::b64::decode(&crate::b64::URL, good["x"].as_str().unwrap()).unwrap();
+        let good_point = CompressedEdwardsY(good_x.clone().try_into().unwrap())
+            .decompress()
+            .unwrap();
+        let p_plus = |k: u8| {
+            // p + k, for k < 19: a second (non-canonical) encoding of y = k.
+            let mut y = [0xffu8; 32];
+            y[0] = 0xed + k;
+            y[31] = 0x7f;
+            y
+        };
+        let mut negative_zero = identity;
+        negative_zero[31] |= 0x80;
+        let mixed = (good_point + EIGHT_TORSION[1]).compress().to_bytes();
+        let mut cases: Vec<(&str, [u8; 32], &str)> = EIGHT_TORSION
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let label: &str = ["t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"][i];
+                (label, t.compress().to_bytes(), "small order")
+            })
+            .collect();
+        cases.extend([
+            ("identity", identity, "small order"),
+            ("y = p (0)", p_plus(0), "canonical"),
+            ("y = p + 1 (identity)", p_plus(1), "canonical"),
+            ("negative zero x", negative_zero, "canonical"),
+            ("good key + torsion", mixed, "prime-order subgroup"),
+        ]);
+        for (label, bytes, needle) in cases {
+            let jwk = with(good.clone(), "x", json!(b64u(&bytes)));
+            let e = err(jwk);
+            assert!(
+                matches!(e, KeyError::WeakEd25519Key(_)) && e.to_string().contains(needle),
+                "{label}: {e}"
+            );
+        }
+        // A y with no point on the curve.
+        let mut off_curve = [0u8; 32];
+        off_curve[0] = 2;
+        assert!(CompressedEdwardsY(off_curve).decompress().is_none());
+        assert!(matches!(
+            err(with(good.clone(), "x", json!(b64u(&off_curve)))),
+            KeyError::WeakEd25519Key(_)
+        ));
+        // An honest key still loads.
+        assert!(VerificationKey::from_jwk(&good).is_ok());
     }
 
     #[test]

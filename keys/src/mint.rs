@@ -184,6 +184,41 @@ impl SigningKey {
         Self::assemble(alg, kid.to_string(), private, stored)
     }
 
+    /// An HMAC key (`HS256`, `HS384`, `HS512`) from its secret bytes, e.g.
+    /// read from the file [`SigningKey::secret_file_text`] wrote. The secret
+    /// must be at least 32 / 48 / 64 bytes.
+    pub fn from_secret(alg: Algorithm, kid: &str, secret: &[u8]) -> Result<Self, MintError> {
+        let Some(min) = min_secret_len(alg) else {
+            return Err(MintError::InvalidKeyFile(format!(
+                "an HMAC secret signs with HS256, HS384 or HS512, not {alg}"
+            )));
+        };
+        if secret.len() < min {
+            return Err(MintError::SecretTooShort {
+                alg,
+                min,
+                actual: secret.len(),
+            });
+        }
+        Self::assemble(
+            alg,
+            kid.to_string(),
+            Private::Hmac(secret.to_vec()),
+            secret.to_vec(),
+        )
+    }
+
+    /// For HMAC keys, the secret as `[[issuer.secrets]]` reads it with
+    /// `encoding = "base64url"` (one line); `None` for asymmetric keys. It IS
+    /// the secret: write it to a file only its owner can read, never to
+    /// stdout or a log.
+    pub fn secret_file_text(&self) -> Option<String> {
+        match &self.private {
+            Private::Hmac(secret) => Some(b64::encode_url(secret) + "\n"),
+            _ => None,
+        }
+    }
+
     /// Load a key from a "tollgate signing key" JSON file's text (see [`SigningKey`]).
     pub fn from_json(text: &str) -> Result<Self, MintError> {
         let doc: Value =

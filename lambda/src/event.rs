@@ -10,22 +10,28 @@
 //! | HTTP API, payload 1.0 | `"type": "REQUEST"`, `"version": "1.0"` | [`ApiGatewayV2CustomAuthorizerV1Request`] |
 //! | HTTP API, payload 2.0 | `"type": "REQUEST"`, `"version": "2.0"` | [`ApiGatewayV2CustomAuthorizerV2Request`] |
 //!
+//! Headers (`headers`, `multiValueHeaders`) are taken out of the event and
+//! read as the JSON they are, every copy of every spelling of a name kept:
+//! the typed header maps fold names differing in case, refuse control
+//! characters, and panic past 32,768 entries. The rest is deserialized into
+//! the typed events; when that fails, the error names the field, never its
+//! value (event values can carry credentials).
+//!
 //! Credentials: the TOKEN event's `authorizationToken` (a bare token or
-//! `Bearer …`); for the other formats every `Authorization` header value
-//! (any case, every copy), and only when there is none, the identity
-//! sources. Nothing is merged or cleaned up: two headers, or HTTP API 2.0's
-//! comma-joined duplicates, reach the policy module as they came, and it
-//! refuses them (`multiple-tokens`).
+//! `Bearer …`); for the other formats, only what the authorizer's identity
+//! sources hold (see [`crate::identity`]). Nothing is merged or cleaned up:
+//! two headers, or HTTP API 2.0's comma-joined duplicates, reach the policy
+//! module as they came, and it refuses them (`multiple-tokens`).
 
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
     ApiGatewayV2CustomAuthorizerV1Request, ApiGatewayV2CustomAuthorizerV2Request,
 };
-use aws_lambda_events::http::{HeaderMap, HeaderName};
 use serde_json::Value;
 use tollgate::model::{Request, TokenSource};
 
 use crate::arn::ExecuteApiArn;
+use crate::identity::{self, EventCredentials, IdentitySources};
 
 /// The authorizer event formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,15 +100,15 @@ pub fn detect(payload: &Value) -> Result<EventKind, EventError> {
         (Some("REQUEST"), Some(Some("1.0"))) => Ok(EventKind::HttpV1),
         (Some("REQUEST"), Some(Some("2.0"))) => Ok(EventKind::HttpV2),
         (Some("REQUEST"), Some(other)) => Err(EventError(format!(
-            "unsupported authorizer payload version {}; expected \"1.0\" or \"2.0\"",
+            "unsupported authorizer payload version ({}); expected \"1.0\" or \"2.0\"",
             other.map_or_else(
                 || version.map(json_type).unwrap_or("?").to_string(),
-                |v| format!("{:?}", cut(v))
+                |v| format!("a string of {} characters", v.chars().count())
             )
         ))),
         (Some(other), _) => Err(EventError(format!(
-            "unsupported authorizer event type {:?}; expected \"TOKEN\" or \"REQUEST\"",
-            cut(other)
+            "unsupported authorizer event type (a string of {} characters); expected \"TOKEN\" or \"REQUEST\"",
+            other.chars().count()
         ))),
         (None, _) => Err(EventError(
             "not an API Gateway authorizer event: no string member `type` (TOKEN or REQUEST)"
@@ -111,27 +117,159 @@ pub fn detect(payload: &Value) -> Result<EventKind, EventError> {
     }
 }
 
-impl AuthorizerEvent {
-    /// Detect the format of `payload` and deserialize it.
-    pub fn parse(payload: &Value) -> Result<Self, EventError> {
-        let kind = detect(payload)?;
-        let bad = |e: serde_json::Error| {
-            EventError(format!("invalid {} authorizer event: {e}", kind.as_str()))
-        };
-        match Self::typed(kind, payload) {
-            Ok(event) => Ok(event),
-            // Header values are the one part a client controls that the
-            // typed header maps can refuse (control characters): retry with
-            // those characters replaced, so odd client input is a deny, not
-            // a function error. Credentials are still counted in the raw event.
-            Err(e) => match sanitized_headers(payload) {
-                Some(clean) => Self::typed(kind, &clean).map_err(|_| bad(e)),
-                None => Err(bad(e)),
-            },
-        }
+/// An authorizer event read from its JSON: the typed event (without its
+/// headers) and what a credential can be in, as sent.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The typed event; its header maps are empty (see [`Event::headers`]).
+    pub typed: AuthorizerEvent,
+    /// Headers as sorted (lower-case name, value) pairs: each value of
+    /// `multiValueHeaders` for the names it has, else of `headers`.
+    pub headers: Vec<(String, String)>,
+    /// Query parameters as sorted (name, value) pairs: every value of
+    /// `multiValueQueryStringParameters`, else `queryStringParameters`.
+    pub query: Vec<(String, String)>,
+}
+
+impl Event {
+    /// Detect the format of `payload` and read it.
+    pub fn read(mut payload: Value) -> Result<Event, EventError> {
+        let kind = detect(&payload)?;
+        let object = payload
+            .as_object_mut()
+            .ok_or_else(|| EventError("not a JSON object".into()))?;
+        let multi = object.remove("multiValueHeaders");
+        let single = object.remove("headers");
+        let headers = raw_headers(multi.as_ref(), single.as_ref());
+        let query = sorted(raw_query(&payload));
+        let typed = AuthorizerEvent::typed(kind, &payload).map_err(|e| {
+            EventError(format!(
+                "invalid {} authorizer event: {}",
+                kind.as_str(),
+                field_problem(&e)
+            ))
+        })?;
+        Ok(Event {
+            typed,
+            headers,
+            query,
+        })
     }
 
-    fn typed(kind: EventKind, payload: &Value) -> Result<Self, serde_json::Error> {
+    /// The format.
+    pub fn kind(&self) -> EventKind {
+        self.typed.kind()
+    }
+
+    /// The request this event asks about, decided at `now` (unix seconds),
+    /// its credentials read from the identity `sources` (REQUEST events).
+    pub fn to_request(&self, sources: &IdentitySources, now: i64) -> Request {
+        to_request(self, sources, now)
+    }
+}
+
+/// Which field a deserialization error is about, and whether it is missing
+/// or wrong: never the value (serde's own message quotes it, and a header,
+/// query or identity value can be the whole token).
+fn field_problem(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = safe_path(error.path());
+    let message = error.inner().to_string();
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        // The name comes from the event type's definition, not the event.
+        let full = if path.is_empty() || path == "." {
+            field.to_string()
+        } else {
+            format!("{path}.{field}")
+        };
+        return format!("field `{full}` is missing");
+    }
+    format!("field `{path}` has the wrong type or an invalid value")
+}
+
+/// Maps whose keys come from the client: their keys are not repeated.
+const CLIENT_MAPS: [&str; 6] = [
+    "queryStringParameters",
+    "multiValueQueryStringParameters",
+    "pathParameters",
+    "stageVariables",
+    "cookies",
+    "identitySource",
+];
+
+fn safe_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    let mut parent_is_client_map = false;
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                let plain = key.len() <= 40
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                if plain && !parent_is_client_map {
+                    out.push_str(key);
+                } else {
+                    out.push_str("<name>");
+                }
+                parent_is_client_map = CLIENT_MAPS.contains(&key.as_str());
+                continue;
+            }
+            Segment::Unknown => out.push_str(".?"),
+        }
+        parent_is_client_map = false;
+    }
+    if out.is_empty() { ".".into() } else { out }
+}
+
+/// Headers from the raw `multiValueHeaders` / `headers` members: names
+/// lower-cased, every spelling and copy kept, `multiValueHeaders` winning
+/// for the names it has; values that are not strings are left out.
+fn raw_headers(multi: Option<&Value>, single: Option<&Value>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut from_multi: Vec<String> = Vec::new();
+    let push = |out: &mut Vec<(String, String)>, name: &str, value: &Value| match value {
+        Value::String(v) => out.push((name.to_string(), v.clone())),
+        Value::Array(items) => out.extend(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|v| (name.to_string(), v.to_string())),
+        ),
+        _ => {}
+    };
+    if let Some(map) = multi.and_then(Value::as_object) {
+        for (name, value) in map {
+            let name = name.to_ascii_lowercase();
+            push(&mut out, &name, value);
+            from_multi.push(name);
+        }
+    }
+    from_multi.sort();
+    if let Some(map) = single.and_then(Value::as_object) {
+        for (name, value) in map {
+            let name = name.to_ascii_lowercase();
+            if from_multi.binary_search(&name).is_err() {
+                push(&mut out, &name, value);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+impl AuthorizerEvent {
+    fn typed(
+        kind: EventKind,
+        payload: &Value,
+    ) -> Result<Self, serde_path_to_error::Error<serde_json::Error>> {
         Ok(match kind {
             EventKind::RestToken => AuthorizerEvent::RestToken(from_value(payload)?),
             EventKind::RestRequest => AuthorizerEvent::RestRequest(Box::new(from_value(payload)?)),
@@ -161,60 +299,31 @@ impl AuthorizerEvent {
     }
 }
 
-/// A copy of `payload` whose `headers` / `multiValueHeaders` hold only what
-/// an HTTP header map accepts: control characters in values replaced by
-/// U+FFFD, entries with impossible names dropped. `None` when nothing changed.
-fn sanitized_headers(payload: &Value) -> Option<Value> {
-    let bad_char = |c: char| c.is_ascii_control() && c != '\t';
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| if bad_char(c) { '\u{FFFD}' } else { c })
-            .collect()
-    };
-    let mut copy = payload.clone();
-    let mut changed = false;
-    for member in ["headers", "multiValueHeaders"] {
-        let Some(object) = copy.get_mut(member).and_then(Value::as_object_mut) else {
-            continue;
-        };
-        let before = object.len();
-        object.retain(|name, _| HeaderName::from_bytes(name.as_bytes()).is_ok());
-        changed |= object.len() != before;
-        for value in object.values_mut() {
-            let strings: Vec<&mut Value> = match value {
-                Value::Array(items) => items.iter_mut().collect(),
-                other => vec![other],
-            };
-            for item in strings {
-                if let Value::String(s) = item
-                    && s.chars().any(bad_char)
-                {
-                    *s = clean(s);
-                    changed = true;
-                }
-            }
-        }
-    }
-    changed.then_some(copy)
+fn from_value<T: serde::de::DeserializeOwned>(
+    payload: &Value,
+) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+    serde_path_to_error::deserialize(payload)
 }
 
-fn from_value<T: serde::de::DeserializeOwned>(payload: &Value) -> Result<T, serde_json::Error> {
-    T::deserialize(payload)
-}
-
-/// The request `event` asks about, decided at `now` (unix seconds).
-///
-/// `raw` is the event as received: the typed header maps fold header names
-/// that differ only in case into one entry (and may keep only one of their
-/// values), so `Authorization` values are also counted in the raw JSON and
-/// the longer list wins — a second credential is never lost.
-pub fn to_request(event: &AuthorizerEvent, raw: &Value, now: i64) -> Request {
+fn to_request(event: &Event, sources: &IdentitySources, now: i64) -> Request {
     let mut request = Request {
         now,
-        method_arn: event.arn().map(str::to_string),
+        method_arn: event.typed.arn().map(str::to_string),
+        headers: event.headers.clone(),
+        query: event.query.clone(),
         ..Request::default()
     };
-    match event {
+    let credentials = |identity_values: Option<&[String]>| {
+        identity::credentials(
+            sources,
+            EventCredentials {
+                headers: &event.headers,
+                query: &event.query,
+                identity_values,
+            },
+        )
+    };
+    match &event.typed {
         AuthorizerEvent::RestToken(e) => {
             // The TOKEN authorizer's identity source (a header) as sent: a
             // bare token or `Bearer …`. Absent or empty: no credential.
@@ -230,23 +339,14 @@ pub fn to_request(event: &AuthorizerEvent, raw: &Value, now: i64) -> Request {
             }
         }
         AuthorizerEvent::RestRequest(e) => {
-            let multi = header_values(&e.multi_value_headers, "authorization");
-            let typed = if multi.is_empty() {
-                header_values(&e.headers, "authorization")
-            } else {
-                multi
-            };
-            request.token_sources = authorization_sources(typed, raw, &[]);
+            // REST events do not list their identity-source values.
+            request.token_sources = credentials(None);
             request.method = e
                 .http_method
                 .as_ref()
                 .map(|m| m.as_str().to_ascii_uppercase())
                 .unwrap_or_default();
             request.path = e.path.clone().unwrap_or_default();
-            request.headers = merged_headers(&e.headers, &e.multi_value_headers);
-            // Read from the raw event: `QueryMap::iter` panics on a
-            // parameter with an empty list of values (query_map 0.7).
-            request.query = sorted(raw_query(raw));
             request.source_ip = e
                 .request_context
                 .identity
@@ -254,39 +354,17 @@ pub fn to_request(event: &AuthorizerEvent, raw: &Value, now: i64) -> Request {
                 .and_then(|i| i.source_ip.clone());
         }
         AuthorizerEvent::HttpV1(e) => {
-            let identity: Vec<String> = e
-                .identity_source
-                .clone()
-                .or_else(|| e.authorization_token.clone())
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect();
-            request.token_sources =
-                authorization_sources(header_values(&e.headers, "authorization"), raw, &identity);
+            let identity: Option<Vec<String>> = e.identity_source.clone().map(|v| vec![v]);
+            request.token_sources = credentials(identity.as_deref());
             request.method = e.http_method.as_str().to_ascii_uppercase();
             request.path = without_stage(
                 e.path.as_deref().unwrap_or_default(),
                 e.request_context.stage.as_deref(),
             );
-            request.headers = merged_headers(&e.headers, &HeaderMap::new());
-            request.query = sorted(
-                e.query_string_parameters
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            );
             request.source_ip = e.request_context.identity.source_ip.clone();
         }
         AuthorizerEvent::HttpV2(e) => {
-            let identity: Vec<String> = e
-                .identity_source
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect();
-            request.token_sources =
-                authorization_sources(header_values(&e.headers, "authorization"), raw, &identity);
+            request.token_sources = credentials(e.identity_source.as_deref());
             request.method = e.request_context.http.method.as_str().to_ascii_uppercase();
             request.path = without_stage(
                 e.raw_path
@@ -295,19 +373,13 @@ pub fn to_request(event: &AuthorizerEvent, raw: &Value, now: i64) -> Request {
                     .unwrap_or_default(),
                 e.request_context.stage.as_deref(),
             );
-            let mut headers = merged_headers(&e.headers, &HeaderMap::new());
             // Payload 2.0 moves cookies out of the headers; put them back.
-            if !e.cookies.is_empty() && !headers.iter().any(|(name, _)| name == "cookie") {
-                headers.push(("cookie".into(), e.cookies.join("; ")));
-                headers.sort();
+            if !e.cookies.is_empty() && !request.headers.iter().any(|(name, _)| name == "cookie") {
+                request
+                    .headers
+                    .push(("cookie".into(), e.cookies.join("; ")));
+                request.headers.sort();
             }
-            request.headers = headers;
-            request.query = sorted(
-                e.query_string_parameters
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            );
             request.source_ip = e.request_context.http.source_ip.clone();
         }
     }
@@ -362,132 +434,6 @@ fn raw_query(raw: &Value) -> Vec<(String, String)> {
     pairs
 }
 
-/// Every value of header `name` (lower case) in `map`, in order.
-fn header_values(map: &HeaderMap, name: &str) -> Vec<String> {
-    map.get_all(name)
-        .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect()
-}
-
-/// The credentials: the `Authorization` header values (typed or raw,
-/// whichever list is longer), else the identity sources as bare tokens.
-fn authorization_sources(typed: Vec<String>, raw: &Value, identity: &[String]) -> Vec<TokenSource> {
-    let raw_values = raw_authorization_values(raw);
-    let headers = if raw_values.len() > typed.len() {
-        raw_values
-    } else {
-        typed
-    };
-    if !headers.is_empty() {
-        return headers
-            .into_iter()
-            .map(TokenSource::AuthorizationHeader)
-            .collect();
-    }
-    identity_tokens(identity)
-        .into_iter()
-        .map(TokenSource::Raw)
-        .collect()
-}
-
-/// The credentials among an authorizer's identity-source values when there
-/// is no `Authorization` header (a token from a query string or another
-/// header). Identity sources often also carry the route
-/// (`$context.routeKey`, `context.resourcePath`) to make caching per route
-/// safe, and payload 1.0 joins all values with commas, so: values are split
-/// at commas (a JWS never holds one), and those shaped like a compact JWS
-/// (three base64url segments) are the credentials. When none is, all values
-/// go to the module, which says what is wrong with them.
-fn identity_tokens(identity: &[String]) -> Vec<String> {
-    let values: Vec<String> = identity
-        .iter()
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .filter(|value| !value.is_empty())
-        .map(str::to_string)
-        .collect();
-    let tokens: Vec<String> = values
-        .iter()
-        .filter(|value| looks_like_compact_jws(value))
-        .cloned()
-        .collect();
-    if tokens.is_empty() { values } else { tokens }
-}
-
-/// Three base64url segments separated by dots (the first two non-empty),
-/// after an optional `Bearer ` scheme.
-fn looks_like_compact_jws(value: &str) -> bool {
-    let value = match value.get(..7) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => value[7..].trim_start(),
-        _ => value,
-    };
-    let segments: Vec<&str> = value.split('.').collect();
-    segments.len() == 3
-        && !segments[0].is_empty()
-        && !segments[1].is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-/// `Authorization` values in the raw event's `multiValueHeaders` (if any),
-/// else its `headers`, matching the name in any case; arrays count each item.
-fn raw_authorization_values(raw: &Value) -> Vec<String> {
-    let collect = |member: &str| -> Vec<String> {
-        let mut values = Vec::new();
-        if let Some(object) = raw.get(member).and_then(Value::as_object) {
-            for (name, value) in object {
-                if !name.eq_ignore_ascii_case("authorization") {
-                    continue;
-                }
-                match value {
-                    Value::String(s) => values.push(s.clone()),
-                    Value::Array(items) => {
-                        values.extend(items.iter().filter_map(Value::as_str).map(str::to_string))
-                    }
-                    _ => {}
-                }
-            }
-        }
-        values
-    };
-    let multi = collect("multiValueHeaders");
-    if multi.is_empty() {
-        collect("headers")
-    } else {
-        multi
-    }
-}
-
-/// Headers as sorted (lower-case name, value) pairs; each value of
-/// `multi` (when it has the name) else of `single`.
-fn merged_headers(single: &HeaderMap, multi: &HeaderMap) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for name in multi.keys() {
-        for value in multi.get_all(name) {
-            out.push((
-                name.as_str().to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            ));
-        }
-    }
-    for name in single.keys() {
-        if multi.contains_key(name) {
-            continue;
-        }
-        for value in single.get_all(name) {
-            out.push((
-                name.as_str().to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            ));
-        }
-    }
-    // `HeaderMap` names are already lower case; sorted for determinism.
-    out.sort();
-    out
-}
-
 fn sorted(mut pairs: Vec<(String, String)>) -> Vec<(String, String)> {
     pairs.sort();
     pairs
@@ -502,11 +448,6 @@ fn json_type(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-/// An untrusted string cut to 64 characters for messages.
-fn cut(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //!
 //! - [`event`]: which authorizer format a payload is (REST TOKEN, REST
 //!   REQUEST, HTTP API payload 1.0 and 2.0) and the [`Request`] it means;
+//! - [`identity`]: the authorizer's identity sources (its cache key), the
+//!   only place a REQUEST event's credential is read from;
 //! - [`response`]: the answer (IAM policy, simple response, or the errors
 //!   API Gateway turns into 401 and 500);
 //! - [`arn`]: execute-api ARNs and grants as policy resources;
@@ -15,6 +17,7 @@
 
 pub mod arn;
 pub mod event;
+pub mod identity;
 pub mod response;
 pub mod setup;
 
@@ -23,7 +26,7 @@ use serde_json::Value;
 use tollgate::Gate;
 use tollgate::model::{Decision, DenyReason, Request};
 
-use crate::event::AuthorizerEvent;
+use crate::event::Event;
 
 pub use setup::{Settings, SetupError};
 
@@ -103,7 +106,9 @@ pub async fn handle(state: &State, payload: Value) -> Result<Value, HandlerError
 
 /// [`handle`] as of `now` (unix seconds).
 pub async fn handle_at(state: &State, payload: Value, now: i64) -> Result<Value, HandlerError> {
-    let event = match AuthorizerEvent::parse(&payload) {
+    // Error messages name fields, never their values (which can carry
+    // credentials): they are safe to log and to return.
+    let event = match Event::read(payload) {
         Ok(event) => event,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the invocation event");
@@ -111,7 +116,7 @@ pub async fn handle_at(state: &State, payload: Value, now: i64) -> Result<Value,
         }
     };
     let kind = event.kind();
-    let request = event::to_request(&event, &payload, now);
+    let request = event.to_request(&state.settings.identity_sources, now);
     let decision = decide(state, &request).await;
     let answer = response::answer(kind, &request, &decision, &state.settings);
     log_answer(kind, &request, &decision, &answer);

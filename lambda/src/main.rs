@@ -8,9 +8,11 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
 fn main() -> ExitCode {
-    // lambda_runtime logs every handler error at ERROR (each 401 included);
-    // the handler logs its own answers, and panics are caught below.
-    tollgate::logging::init("info,lambda_runtime::layers::panic=off");
+    // `info` unless TOLLGATE_LOG says otherwise; whatever it says, only
+    // tollgate's own targets log below `warn` (lambda_runtime logs raw
+    // events at `trace`), and lambda_runtime's report of every handler
+    // error (each 401) is off: the handler logs its own answers.
+    tollgate::logging::init("info");
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

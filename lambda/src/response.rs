@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | allow | `Allow` for exactly the granted routes, `context` | `isAuthorized` = the requested route is granted, `context` |
 //! | deny 401 | function error `Unauthorized` | the same |
-//! | deny 403 | explicit `Deny` of the requested route only | `isAuthorized: false` |
+//! | deny 403 | explicit `Deny` of the requested route only, `principalId` the caller (`Unauthorized` when the route's ARN holds an IAM wildcard from the client) | `isAuthorized: false` |
 //! | keys unavailable, module/host failure | function error (not `Unauthorized`): API Gateway answers 500 and caches nothing | the same |
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +21,8 @@ use crate::arn::{ExecuteApiArn, grant_matches, grant_resources};
 use crate::event::EventKind;
 use crate::{HandlerError, Settings};
 
-/// The `principalId` of a 403 answer (the deny names no principal).
+/// The `principalId` of a 403 answer whose deny names no principal (a
+/// custom module's; the default module always names the caller).
 pub const DENIED_PRINCIPAL: &str = "anonymous";
 
 /// IAM policy language version.
@@ -68,10 +69,11 @@ pub fn answer(
                     Ok(to_json(&response))
                 } else {
                     let arn = request.method_arn.as_deref().ok_or_else(no_arn)?;
-                    let statement = statement(IamPolicyEffect::Deny, vec![arn.to_string()]);
+                    let route = literal_route(arn, deny.reason)?;
+                    let statement = statement(IamPolicyEffect::Deny, vec![route]);
                     Ok(iam_response(
                         kind,
-                        DENIED_PRINCIPAL,
+                        deny.principal.as_deref().unwrap_or(DENIED_PRINCIPAL),
                         vec![statement],
                         context,
                         None,
@@ -112,11 +114,11 @@ fn iam_allow(
     settings: &Settings,
 ) -> Result<Value, HandlerError> {
     let requested = request.method_arn.as_deref().ok_or_else(no_arn)?;
+    // The ARN holds the client's path: it is never quoted in an error.
     let arn = ExecuteApiArn::parse(requested).ok_or_else(|| {
-        HandlerError::InvalidEvent(format!(
-            "the event's ARN {:?} is not an execute-api ARN (arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<method>/<path>)",
-            requested.chars().take(200).collect::<String>()
-        ))
+        HandlerError::InvalidEvent(
+            "the event's methodArn/routeArn is not an execute-api ARN (arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<method>/<path>)".into(),
+        )
     })?;
     let (method, path) = routed(request);
     let granted = grant_resources(&arn, requested, &method, &path, &allow.grants);
@@ -141,7 +143,10 @@ fn iam_allow(
         // route only (never a blanket Deny, which a cache would apply to
         // every route).
         tracing::info!(method = %request.method, path = %request.path, "valid token, but no route is granted");
-        statement(IamPolicyEffect::Deny, vec![requested.to_string()])
+        statement(
+            IamPolicyEffect::Deny,
+            vec![literal_route(requested, DenyReason::Forbidden)?],
+        )
     } else {
         statement(IamPolicyEffect::Allow, granted.resources)
     };
@@ -214,6 +219,23 @@ fn iam_response(
 fn to_json<T: serde::Serialize>(value: &T) -> Value {
     // These types serialize infallibly (strings, maps, vectors).
     serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// The requested route's ARN for an explicit Deny, which API Gateway caches
+/// and applies to every later request of the same identity: it must cover
+/// exactly that route. In a policy resource `*` and `?` are wildcards, and
+/// a client can put them in its path (`GET /orders/*`), so an ARN holding
+/// one cannot be denied literally: the answer is then `Unauthorized` (401),
+/// which carries no policy to reuse.
+fn literal_route(arn: &str, reason: DenyReason) -> Result<String, HandlerError> {
+    if arn.contains(['*', '?']) {
+        tracing::info!(
+            reason = reason.as_str(),
+            "the requested route's ARN holds an IAM wildcard from the client; answering Unauthorized instead of a Deny that would cover other routes"
+        );
+        return Err(HandlerError::Unauthorized { reason });
+    }
+    Ok(arn.to_string())
 }
 
 fn no_arn() -> HandlerError {

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `TOLLGATE_CONFIG` | `policy.toml` beside `bootstrap`, else `/opt/tollgate/policy.toml` (a layer) | the policy document; key files resolve against its folder |
 //! | `TOLLGATE_MODULE` | `tollgate.cwasm` beside `bootstrap`, else `/opt/tollgate/tollgate.cwasm`, else the embedded module | a `.cwasm` (precompiled with `tollgate compile --target …`) or a `.wasm` component |
+//! | `TOLLGATE_IDENTITY_SOURCES` | `$request.header.Authorization` | the authorizer's identity sources, as configured in API Gateway (comma-separated; see [`crate::identity`]): the token is read only from them |
 //! | `TOLLGATE_SIMPLE_RESPONSE` | `false` | HTTP API payload 2.0: answer the simple response (`isAuthorized`) instead of an IAM policy |
 //! | `TOLLGATE_USAGE_IDENTIFIER_CLAIM` | none | REST APIs: the context claim whose string value is returned as `usageIdentifierKey` |
 //! | `TOLLGATE_CONTEXT_MAX_BYTES` | `8192` | the largest `context` (as JSON) returned; entries beyond it are dropped with a warning (256..=65536) |
@@ -25,6 +26,7 @@ use tollgate::engine::EngineError;
 use tollgate::{Gate, Limits, PolicyEngine};
 
 use crate::State;
+use crate::identity::{IDENTITY_SOURCES_ENV, IdentitySources};
 
 /// The policy document's file name in the default locations.
 pub const CONFIG_FILE_NAME: &str = "policy.toml";
@@ -41,6 +43,9 @@ pub const CONTEXT_MAX_BYTES_RANGE: std::ops::RangeInclusive<usize> = 256..=65536
 /// The Lambda front door's own settings (the policy document is the module's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
+    /// The authorizer's identity sources (what API Gateway caches answers
+    /// under): REQUEST events' credentials are read only from them.
+    pub identity_sources: IdentitySources,
     /// HTTP API 2.0: simple responses instead of IAM policies.
     pub simple_response: bool,
     /// REST: the context claim returned as `usageIdentifierKey`.
@@ -56,6 +61,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            identity_sources: IdentitySources::default(),
             simple_response: false,
             usage_identifier_claim: None,
             context_max_bytes: DEFAULT_CONTEXT_MAX_BYTES,
@@ -125,6 +131,10 @@ impl Settings {
     /// Read the settings through `get` (an environment lookup).
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SetupError> {
         let mut settings = Settings::default();
+        if let Some(value) = get(IDENTITY_SOURCES_ENV) {
+            settings.identity_sources = IdentitySources::parse(&value)
+                .map_err(|message| env_error(IDENTITY_SOURCES_ENV, &value, message))?;
+        }
         if let Some(value) = get("TOLLGATE_SIMPLE_RESPONSE") {
             settings.simple_response = match value.trim().to_ascii_lowercase().as_str() {
                 "" | "false" | "0" | "no" => false,
@@ -318,7 +328,21 @@ mod tests {
         assert_eq!(s.context_max_bytes, 256);
         let s = Settings::from_lookup(&lookup(&[("TOLLGATE_CONTEXT_MAX_BYTES", "65536")])).unwrap();
         assert_eq!(s.context_max_bytes, 65536);
+        let s = Settings::from_lookup(&lookup(&[(
+            "TOLLGATE_IDENTITY_SOURCES",
+            "$request.querystring.token, $context.routeKey",
+        )]))
+        .unwrap();
+        assert!(!s.identity_sources.has_header("authorization"));
+        assert_eq!(s.identity_sources.sources().len(), 2);
+        assert_eq!(
+            Settings::from_lookup(&lookup(&[]))
+                .unwrap()
+                .identity_sources,
+            crate::identity::IdentitySources::default()
+        );
         for (name, value) in [
+            ("TOLLGATE_IDENTITY_SOURCES", "Authorization"),
             ("TOLLGATE_SIMPLE_RESPONSE", "maybe"),
             ("TOLLGATE_CONTEXT_MAX_BYTES", "255"),
             ("TOLLGATE_CONTEXT_MAX_BYTES", "65537"),

@@ -9,7 +9,8 @@ use common::*;
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 use tollgate::model::{DenyReason, TokenSource};
-use tollgate_lambda::event::{AuthorizerEvent, EventKind, detect, to_request};
+use tollgate_lambda::event::{Event, EventKind, detect};
+use tollgate_lambda::identity::IdentitySources;
 use tollgate_lambda::{HandlerError, Settings, handle};
 
 const REST_TOKEN_STAGE: &str = "arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/*";
@@ -78,7 +79,7 @@ fn every_format_is_detected_from_the_payload() {
     for (file, kind) in cases {
         let event = fixture(file);
         assert_eq!(detect(&event), Ok(kind), "{file}");
-        let parsed = AuthorizerEvent::parse(&event).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let parsed = Event::read(event).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(parsed.kind(), kind, "{file}");
     }
 }
@@ -168,6 +169,13 @@ fn usage_identifier_key_only_for_rest_apis() {
     let plain = state_default();
     let answer = call(&plain, token_event(&bearer)).unwrap();
     assert!(answer.get("usageIdentifierKey").is_none(), "{answer}");
+}
+
+/// The request `event` means under the default identity sources.
+fn to_request(event: &Value, now: i64) -> tollgate::model::Request {
+    Event::read(event.clone())
+        .expect("a readable event")
+        .to_request(&IdentitySources::default(), now)
 }
 
 fn state_default() -> tollgate_lambda::State {
@@ -288,10 +296,16 @@ fn the_samples_as_published_are_unauthorized() {
         reason("example-apigw-v2-custom-authorizer-v2-request-without-identity-source.json"),
         DenyReason::MissingToken
     );
-    // Two identity sources are two credentials.
+    // The identity sources are the Authorization header by default, which
+    // the samples lack: no credential (their identitySource values are not
+    // read by themselves).
     assert_eq!(
         reason("example-apigw-v2-custom-authorizer-v2-request.json"),
-        DenyReason::MultipleTokens
+        DenyReason::MissingToken
+    );
+    assert_eq!(
+        reason("example-apigw-v2-custom-authorizer-v1-request.json"),
+        DenyReason::MissingToken
     );
 }
 
@@ -304,7 +318,7 @@ fn forbidden_is_an_explicit_deny_of_the_requested_route_only() {
     let expected = [
         (
             "rest-token",
-            "arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/*/GET/",
+            "arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/prod/GET/",
         ),
         (
             "rest-request",
@@ -319,15 +333,19 @@ fn forbidden_is_an_explicit_deny_of_the_requested_route_only() {
             "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/GET/request",
         ),
     ];
-    for ((name, event), (_, arn)) in all_formats(&format!("Bearer {token}"))
+    for ((name, mut event), (_, arn)) in all_formats(&format!("Bearer {token}"))
         .into_iter()
         .zip(expected)
     {
+        if name == "rest-token" {
+            // The published sample's stage is `*`, a wildcard: see below.
+            event["methodArn"] = json!(arn);
+        }
         let answer = call(&state, event).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             answer,
             json!({
-                "principalId": "anonymous",
+                "principalId": "alice",
                 "policyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [{
@@ -375,41 +393,285 @@ fn duplicate_credentials_reach_the_module_and_are_refused() {
     multiple(http_v1_event(&joined), "http-1.0 comma-joined");
 }
 
+/// A state on the test policy whose identity sources are `sources`.
+fn state_with_sources(sources: &str) -> tollgate_lambda::State {
+    state(Settings {
+        identity_sources: IdentitySources::parse(sources).expect("identity sources"),
+        ..Settings::default()
+    })
+}
+
+fn unauthorized(reason: DenyReason) -> HandlerError {
+    HandlerError::Unauthorized { reason }
+}
+
+/// Issue 7, item 5: with identity sources other than the Authorization
+/// header, an event with a valid `Authorization: Bearer` header and an
+/// unsigned token in `identitySource` was allowed, and API Gateway cached
+/// that Allow under the forged value. The credential that decides is now
+/// always one the cache key holds.
 #[test]
-fn identity_sources_are_used_when_there_is_no_authorization_header() {
-    let state = state_default();
+fn the_credential_that_decides_is_always_part_of_the_cache_key() {
     let bearer = format!("Bearer {}", good_token());
-    assert!(call(&state, without_authorization(http_v2_event(&bearer))).is_ok());
-    assert!(call(&state, without_authorization(http_v1_event(&bearer))).is_ok());
-    // With a header, the header is the credential and other identity
-    // sources (say, the route, for the cache key) are not credentials.
+    let forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJtYWxsb3J5In0.";
+    let multiple = unauthorized(DenyReason::MultipleTokens);
+
+    // Default identity sources (the Authorization header), but API Gateway
+    // keyed the answer on another value: the header is outside the key.
+    let state = state_default();
+    let mut event = http_v2_event(&bearer);
+    event["identitySource"] = json!([forged]);
+    assert_eq!(call(&state, event).unwrap_err(), multiple, "http-2.0");
+    let mut event = http_v1_event(&bearer);
+    event["identitySource"] = json!(forged);
+    assert_eq!(call(&state, event).unwrap_err(), multiple, "http-1.0");
+
+    // X-Token configured (HTTP API spelling): the token comes from it only.
+    let state = state_with_sources("$request.header.X-Token");
+    let with_x_token = |mut event: Value, value: &str, identity: Value| {
+        event["headers"]["X-Token"] = json!(value);
+        event["identitySource"] = identity;
+        event
+    };
+    // The attack: a valid Authorization header, a forged X-Token.
+    let event = with_x_token(http_v2_event(&bearer), forged, json!([forged]));
+    assert_eq!(call(&state, event).unwrap_err(), multiple);
+    let event = with_x_token(http_v1_event(&bearer), forged, json!(forged));
+    assert_eq!(call(&state, event).unwrap_err(), multiple);
+    // The forged value alone is what it is: not a valid token.
+    let event = with_x_token(
+        without_authorization(http_v2_event(&bearer)),
+        forged,
+        json!([forged]),
+    );
+    assert!(matches!(
+        call(&state, event).unwrap_err(),
+        HandlerError::Unauthorized { reason } if reason != DenyReason::MultipleTokens
+    ));
+    // A valid X-Token alone is allowed; beside an Authorization header, refused.
+    let event = with_x_token(
+        without_authorization(http_v2_event(&bearer)),
+        &bearer,
+        json!([bearer]),
+    );
+    assert!(call(&state, event).is_ok());
+    let event = with_x_token(
+        without_authorization(http_v1_event(&bearer)),
+        &bearer,
+        json!(bearer),
+    );
+    assert!(call(&state, event).is_ok());
+    let event = with_x_token(http_v2_event(&bearer), &bearer, json!([bearer]));
+    assert_eq!(call(&state, event).unwrap_err(), multiple);
+
+    // REST REQUEST events list no identity-source values: the
+    // configuration alone says where the token is (REST spelling here).
+    let state = state_with_sources("method.request.querystring.token");
+    let with_query = |mut event: Value, value: &str| {
+        event["queryStringParameters"] = json!({ "token": value });
+        event["multiValueQueryStringParameters"] = json!({ "token": [value] });
+        event
+    };
+    let event = with_query(rest_request_event(&bearer), forged);
+    assert_eq!(call(&state, event).unwrap_err(), multiple);
+    let mut event = with_query(rest_request_event(&bearer), &good_token());
+    event["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Authorization");
+    event["multiValueHeaders"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Authorization");
+    assert!(call(&state, event).is_ok());
+    // The configured source missing and only an Authorization header: it
+    // is never decided on.
+    let event = rest_request_event(&bearer);
+    assert_eq!(call(&state, event).unwrap_err(), multiple);
+}
+
+#[test]
+fn identity_sources_that_are_not_credentials_are_not_taken_for_one() {
+    let bearer = format!("Bearer {}", good_token());
+    let token = good_token();
+    // The route in the identity sources (a per-route cache key).
+    let state = state_with_sources("$request.header.Authorization, $context.routeKey");
     let mut event = http_v2_event(&bearer);
     event["identitySource"] = json!([bearer, "GET /request"]);
     assert!(call(&state, event).is_ok());
-    // Without the header too: the route in the identity sources (for a
-    // per-route cache key) is not taken for a second credential.
-    let token = good_token();
-    for identity in [
-        json!([bearer, "GET /request"]),
-        json!(["GET /request", token]),
-    ] {
-        let mut event = without_authorization(http_v2_event(&bearer));
-        event["identitySource"] = identity.clone();
-        assert!(call(&state, event).is_ok(), "{identity}");
-    }
-    // Payload 1.0 joins identity sources with commas.
-    let mut event = without_authorization(http_v1_event(&bearer));
-    event["identitySource"] = json!(format!("{token},GET /request"));
+    let mut event = http_v1_event(&bearer);
+    event["identitySource"] = json!(format!("{bearer},GET /request"));
     assert!(call(&state, event).is_ok());
-    // Two token-shaped identity values are still two credentials.
+    // A tenant header beside a token in the query string: the token-shaped
+    // value is the credential.
+    let state = state_with_sources("$request.header.X-Tenant, $request.querystring.access_token");
     let mut event = without_authorization(http_v2_event(&bearer));
+    event["headers"]["x-tenant"] = json!("blue");
+    event["queryStringParameters"] = json!({ "access_token": token });
+    event["identitySource"] = json!(["blue", token]);
+    assert!(call(&state, event).is_ok());
+    // Two token-shaped values are still two credentials.
+    let mut event = without_authorization(http_v2_event(&bearer));
+    event["headers"]["x-tenant"] = json!(token);
+    event["queryStringParameters"] = json!({ "access_token": token });
     event["identitySource"] = json!([token, token]);
     assert_eq!(
         call(&state, event).unwrap_err(),
-        HandlerError::Unauthorized {
-            reason: DenyReason::MultipleTokens
-        }
+        unauthorized(DenyReason::MultipleTokens)
     );
+    // Default sources: identitySource values alone are no credential.
+    let state = state_default();
+    let mut event = without_authorization(http_v2_event(&bearer));
+    event["identitySource"] = json!([bearer]);
+    assert_eq!(
+        call(&state, event).unwrap_err(),
+        unauthorized(DenyReason::MissingToken)
+    );
+}
+
+/// Issue 7, item 6: a 403 copied client-controlled wildcards from the
+/// `methodArn` into its Deny (`…/prod/GET/*`, `?`, a `*` stage), which API
+/// Gateway caches and applies to other routes. Such a route gets
+/// `Unauthorized`, never a Deny with a wildcard; an explicit Deny names the
+/// literal route only.
+#[test]
+fn a_deny_never_carries_a_wildcard_from_the_client() {
+    let state = state_default();
+    let mut claims = good_claims(now());
+    claims["scope"] = json!("orders.write");
+    let no_scope = format!("Bearer {}", mint("ec-1", &claims));
+    for arn in [
+        "arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/prod/GET/*",
+        "arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/prod/GET/orders/?",
+        "arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/*/GET/orders",
+        "arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/prod/*/orders",
+    ] {
+        for (name, mut event) in all_formats(&no_scope) {
+            let member = if name == "http-2.0" {
+                "routeArn"
+            } else {
+                "methodArn"
+            };
+            event[member] = json!(arn);
+            let got = call(&state, event);
+            assert_eq!(
+                got,
+                Err(unauthorized(DenyReason::InsufficientScope)),
+                "{name} {arn}"
+            );
+        }
+    }
+    // The literal route still gets its explicit Deny.
+    let literal = "arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/prod/GET/orders";
+    let mut event = rest_request_event(&no_scope);
+    event["methodArn"] = json!(literal);
+    let answer = call(&state, event).unwrap();
+    assert_eq!(
+        answer["policyDocument"]["Statement"][0]["Resource"],
+        json!([literal])
+    );
+}
+
+/// Issue 7, item 7: a 403 Deny carried `principalId: "anonymous"` although
+/// the caller authenticated.
+#[test]
+fn a_forbidden_answer_names_the_authenticated_principal() {
+    let state = state_default();
+    let mut claims = good_claims(now());
+    claims["scope"] = json!("profile");
+    claims["sub"] = json!("bob");
+    let bearer = format!("Bearer {}", mint("ed-1", &claims));
+    for (name, mut event) in all_formats(&bearer) {
+        if name == "rest-token" {
+            event["methodArn"] =
+                json!("arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/prod/GET/x");
+        }
+        let answer = call(&state, event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(answer["principalId"], "bob", "{name}: {answer}");
+        assert_eq!(answer["policyDocument"]["Statement"][0]["Effect"], "Deny");
+    }
+}
+
+/// Issue 7, item 9: a REST REQUEST event with more than 32,768 headers
+/// panicked inside the `http` crate (caught, a 500 and a non-JSON line on
+/// stderr). Odd input is a malformed request, never a panic.
+#[test]
+fn an_event_with_too_many_headers_is_a_malformed_request() {
+    let state = state_default();
+    let bearer = format!("Bearer {}", good_token());
+    for count in [40_000, 32_769, 1_025] {
+        for (name, mut event) in all_formats(&bearer) {
+            if name == "rest-token" {
+                continue;
+            }
+            let headers = event["headers"].as_object_mut().unwrap();
+            for i in 0..count {
+                headers.insert(format!("x-h{i}"), json!("v"));
+            }
+            if name == "rest-request" {
+                let multi = event["multiValueHeaders"].as_object_mut().unwrap();
+                for i in 0..count {
+                    multi.insert(format!("x-m{i}"), json!(["v"]));
+                }
+            }
+            assert_eq!(
+                call(&state, event),
+                Err(unauthorized(DenyReason::Malformed)),
+                "{name} with {count} extra headers"
+            );
+        }
+    }
+    // Within the limit: decided as usual.
+    let mut event = rest_request_event(&bearer);
+    let headers = event["headers"].as_object_mut().unwrap();
+    for i in 0..500 {
+        headers.insert(format!("x-h{i}"), json!("v"));
+    }
+    assert!(call(&state, event).is_ok());
+}
+
+/// Issue 7, item 3: an event that failed to parse twice (an Authorization
+/// value holding a NUL, `httpMethod` "G ET") gave an error log line and a
+/// Lambda `errorMessage` quoting serde's error, which quoted the header
+/// value: the whole token. Errors now name the field, never its value.
+#[test]
+fn an_unreadable_event_error_names_the_field_never_its_value() {
+    let state = state_default();
+    let token = good_token();
+    let signature = token.rsplit('.').next().unwrap().to_string();
+    let mut event = rest_request_event(&format!("Bearer {token}\u{0}"));
+    event["httpMethod"] = json!("G ET");
+    let err = call(&state, event).unwrap_err();
+    let message = Diagnostic::from(err.clone()).error_message;
+    assert!(matches!(err, HandlerError::InvalidEvent(_)), "{err:?}");
+    assert_eq!(
+        message,
+        "invalid event: invalid rest-request authorizer event: field `httpMethod` has the wrong type or an invalid value"
+    );
+    assert!(
+        !message.contains(&signature) && !message.contains("G ET"),
+        "{message}"
+    );
+    // A value of the wrong type in a client-controlled map: its name is not
+    // repeated either.
+    let mut event = http_v2_event(&format!("Bearer {token}"));
+    event["queryStringParameters"] = json!({ token.clone(): 5 });
+    match call(&state, event) {
+        Err(HandlerError::InvalidEvent(message)) => {
+            assert!(!message.contains(&signature), "{message}");
+            assert_eq!(
+                message,
+                "invalid http-2.0 authorizer event: field `queryStringParameters.<name>` has the wrong type or an invalid value"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A header value with control characters is no reason to fail: denied.
+    let event = rest_request_event(&format!("Bearer {token}\u{0}"));
+    assert!(matches!(
+        call(&state, event),
+        Err(HandlerError::Unauthorized { .. })
+    ));
 }
 
 #[test]
@@ -568,7 +830,7 @@ fn each_event_maps_to_the_request_it_means() {
     let mut event = token_event(&bearer);
     event["methodArn"] =
         json!("arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/prod/POST/orders/42/items");
-    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    let request = to_request(&event, now);
     assert_eq!(request.token_sources, [TokenSource::Raw(bearer.clone())]);
     assert_eq!(
         (request.method.as_str(), request.path.as_str()),
@@ -580,7 +842,7 @@ fn each_event_maps_to_the_request_it_means() {
 
     // REST REQUEST: headers lower-cased, query, source IP, method ARN.
     let event = rest_request_event(&bearer);
-    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    let request = to_request(&event, now);
     assert_eq!(
         request.token_sources,
         [TokenSource::AuthorizationHeader(bearer.clone())]
@@ -617,7 +879,7 @@ fn each_event_maps_to_the_request_it_means() {
 
     // HTTP 1.0.
     let event = http_v1_event(&bearer);
-    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    let request = to_request(&event, now);
     assert_eq!(
         request.token_sources,
         [TokenSource::AuthorizationHeader(bearer.clone())]
@@ -640,7 +902,7 @@ fn each_event_maps_to_the_request_it_means() {
     // HTTP 2.0: method and path from the request context and rawPath,
     // cookies back as a header, route ARN.
     let event = http_v2_event(&bearer);
-    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    let request = to_request(&event, now);
     assert_eq!(
         request.token_sources,
         [TokenSource::AuthorizationHeader(bearer.clone())]
@@ -674,11 +936,11 @@ fn each_event_maps_to_the_request_it_means() {
 
     // HTTP 2.0 with null maps and no identity source: no credential, no query.
     let event = fixture("example-apigw-v2-custom-authorizer-v2-request-null-maps.json");
-    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    let request = to_request(&event, now);
     assert!(request.query.is_empty());
     let event =
         fixture("example-apigw-v2-custom-authorizer-v2-request-without-identity-source.json");
-    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, now);
+    let request = to_request(&event, now);
     assert!(request.token_sources.is_empty());
 }
 
@@ -711,17 +973,17 @@ fn http_api_paths_are_as_routed_without_a_named_stage() {
     let mut event = http_v2_event("Bearer x");
     event["requestContext"]["stage"] = json!("prod");
     event["rawPath"] = json!("/prod/orders/42");
-    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, 0);
+    let request = to_request(&event, 0);
     assert_eq!(request.path, "/orders/42");
     let mut event = http_v1_event("Bearer x");
     event["requestContext"]["stage"] = json!("prod");
     event["path"] = json!("/prod/orders/42");
-    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, 0);
+    let request = to_request(&event, 0);
     assert_eq!(request.path, "/orders/42");
     // REST API paths never carry the stage: left alone.
     let mut event = rest_request_event("Bearer x");
     event["requestContext"]["stage"] = json!("prod");
     event["path"] = json!("/prod/orders/42");
-    let request = to_request(&AuthorizerEvent::parse(&event).unwrap(), &event, 0);
+    let request = to_request(&event, 0);
     assert_eq!(request.path, "/prod/orders/42");
 }

@@ -53,11 +53,20 @@ fn cfn_lint(file: &Path) {
 }
 
 fn translate(python: &Path, template: &Path, out: &Path) -> std::process::Output {
+    translate_with(python, template, out, &[])
+}
+
+/// Translate with template parameters given as `Name=Value`.
+fn translate_with(
+    python: &Path,
+    template: &Path,
+    out: &Path,
+    parameters: &[&str],
+) -> std::process::Output {
     let script = crate_dir().join("tests/sam_translate.py");
-    run(
-        python,
-        &[script.as_os_str(), template.as_os_str(), out.as_os_str()],
-    )
+    let mut args = vec![script.as_os_str(), template.as_os_str(), out.as_os_str()];
+    args.extend(parameters.iter().map(std::ffi::OsStr::new));
+    run(python, &args)
 }
 
 #[test]
@@ -115,26 +124,32 @@ fn template_lints_translates_and_wires_both_authorizers() {
         json!([{"TollgateToken": []}])
     );
 
-    // HTTP API: a REQUEST authorizer, payload 2.0, IAM policy answers.
-    let http = &resources["HttpApi"]["Properties"]["Body"];
-    let request =
-        &http["components"]["securitySchemes"]["TollgateRequest"]["x-amazon-apigateway-authorizer"];
-    assert_eq!(request["type"], "request");
-    assert_eq!(request["authorizerPayloadFormatVersion"], "2.0");
+    // HTTP API: a REQUEST authorizer, payload 2.0, IAM policy answers, on
+    // the route; its identity source is the function's, from one parameter.
+    assert_eq!(resources["HttpApi"]["Type"], "AWS::ApiGatewayV2::Api");
+    let request = &resources["HttpApiAuthorizer"]["Properties"];
+    assert_eq!(request["AuthorizerType"], "REQUEST");
+    assert_eq!(request["AuthorizerPayloadFormatVersion"], "2.0");
+    assert_eq!(request["EnableSimpleResponses"], json!(false));
     assert_eq!(
-        request["identitySource"],
-        json!(["$request.header.Authorization"])
+        request["AuthorizerResultTtlInSeconds"],
+        json!({"Ref": "AuthorizerTtl"})
     );
-    assert_ne!(request["enableSimpleResponses"], json!(true));
     assert!(
-        request["authorizerUri"]
+        request["AuthorizerUri"]
             .to_string()
-            .contains("AuthorizerFunction")
+            .contains("AuthorizerFunction.Arn")
     );
+    let identity = json!({"Fn::Sub": "$request.header.${IdentityHeader}"});
+    assert_eq!(request["IdentitySource"], json!([identity]));
     assert_eq!(
-        http["paths"]["/orders/{id}"]["get"]["security"],
-        json!([{"TollgateRequest": []}])
+        props["Environment"]["Variables"]["TOLLGATE_IDENTITY_SOURCES"],
+        identity
     );
+    let route = &resources["HttpOrdersRoute"]["Properties"];
+    assert_eq!(route["RouteKey"], "GET /orders/{id}");
+    assert_eq!(route["AuthorizationType"], "CUSTOM");
+    assert_eq!(route["AuthorizerId"], json!({"Ref": "HttpApiAuthorizer"}));
 
     // Both APIs may invoke the authorizer.
     let permissions: Vec<String> = resources
@@ -161,6 +176,44 @@ fn template_lints_translates_and_wires_both_authorizers() {
     );
 }
 
+/// Issue 7, item 5: the function reads the token only from the identity
+/// sources it is told, so the template sets both authorizers' identity
+/// source and `TOLLGATE_IDENTITY_SOURCES` from one parameter. Translated
+/// with another header, all three name it.
+#[test]
+fn one_parameter_sets_the_identity_sources_and_the_function_setting() {
+    let python = tools::sam_python();
+    let scratch = Scratch::new("sam-identity");
+    let out = scratch.path("translated.json");
+    let output = translate_with(&python, &template(), &out, &["IdentityHeader=X-Api-Token"]);
+    assert!(
+        output.status.success(),
+        "sam translate: {}\n{}",
+        output.status,
+        tail(&output.stderr)
+    );
+    let cfn: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let resources = &cfn["Resources"];
+    // REST: SAM writes the parameter's value into the TOKEN authorizer.
+    let rest = &resources["RestApi"]["Properties"]["Body"];
+    assert_eq!(
+        rest["securityDefinitions"]["TollgateToken"]["name"],
+        "X-Api-Token"
+    );
+    // HTTP API and the function: the same Fn::Sub of the same parameter,
+    // which CloudFormation resolves to the same string for both.
+    let sub = "$request.header.${IdentityHeader}";
+    let http = &resources["HttpApiAuthorizer"]["Properties"]["IdentitySource"];
+    let env = &resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]["TOLLGATE_IDENTITY_SOURCES"];
+    assert_eq!(http, &json!([{ "Fn::Sub": sub }]));
+    assert_eq!(env, &json!({ "Fn::Sub": sub }));
+    // What CloudFormation hands the function is a setting it accepts, naming that header.
+    let resolved = sub.replace("${IdentityHeader}", "X-Api-Token");
+    let sources = tollgate_lambda::identity::IdentitySources::parse(&resolved).unwrap();
+    assert!(sources.has_header("x-api-token"));
+    assert!(!sources.has_header("authorization"));
+}
+
 #[test]
 fn the_translator_catches_what_cfn_lint_misses() {
     let python = tools::sam_python();
@@ -175,7 +228,7 @@ fn the_translator_catches_what_cfn_lint_misses() {
         ),
         (
             "DefaultAuthorizer naming nothing",
-            "DefaultAuthorizer: TollgateRequest",
+            "DefaultAuthorizer: TollgateToken",
             "DefaultAuthorizer: Nothing",
             "DefaultAuthorizer",
         ),

@@ -125,6 +125,10 @@ pub enum TokenSource {
     AuthorizationHeader(String),
     /// A bare token.
     Raw(String),
+    /// A credential outside the front door's cache key (an `Authorization`
+    /// header that is not one of API Gateway's identity sources): the
+    /// module must refuse the request.
+    OutsideCacheKey(String),
 }
 
 /// The request to decide on.
@@ -254,6 +258,8 @@ pub struct Deny {
     pub status: DenyStatus,
     /// Human-readable detail; never contains the token.
     pub detail: String,
+    /// The caller, for a 403 (valid token, request refused); `None` otherwise.
+    pub principal: Option<String>,
 }
 
 impl Deny {
@@ -268,13 +274,20 @@ impl Deny {
         }
     }
 
-    /// A deny whose status follows from its reason.
+    /// A deny whose status follows from its reason, naming no principal.
     pub fn new(reason: DenyReason, detail: impl Into<String>) -> Self {
         Deny {
             reason,
             status: reason.status(),
             detail: detail.into(),
+            principal: None,
         }
+    }
+
+    /// This deny naming the (authenticated) caller it refuses.
+    pub fn with_principal(mut self, principal: impl Into<String>) -> Self {
+        self.principal = Some(principal.into());
+        self
     }
 }
 

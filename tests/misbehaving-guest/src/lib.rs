@@ -43,6 +43,7 @@ mod component {
                     reason: wit::DenyReason::Forbidden,
                     status: wit::DenyStatus::Forbidden,
                     detail: "the misbehaving module behaved".into(),
+                    principal: None,
                 }),
             }
         }
