@@ -404,6 +404,27 @@ mod tests {
         );
     }
 
+    /// A credential outside the front door's cache key is refused whatever
+    /// else the request carries, a valid token included.
+    #[test]
+    fn a_credential_outside_the_cache_key_is_refused() {
+        let token = mint(Algorithm::Es256, &claims());
+        for sources in [
+            vec![
+                TokenSource::AuthorizationHeader(format!("Bearer {token}")),
+                TokenSource::OutsideCacheKey,
+            ],
+            vec![
+                TokenSource::OutsideCacheKey,
+                TokenSource::Raw(token.clone()),
+            ],
+            vec![TokenSource::OutsideCacheKey],
+        ] {
+            let deny = expect_deny(&decide_sources(sources), DenyReason::MultipleTokens);
+            assert!(deny.detail.contains("cache key"), "{}", deny.detail);
+        }
+    }
+
     // --- structure ---------------------------------------------------------
 
     #[test]

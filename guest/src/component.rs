@@ -157,7 +157,7 @@ fn request_from_wit(request: wit::Request) -> model::Request {
                     model::TokenSource::AuthorizationHeader(v)
                 }
                 wit::TokenSource::Raw(v) => model::TokenSource::Raw(v),
-                wit::TokenSource::OutsideCacheKey(v) => model::TokenSource::OutsideCacheKey(v),
+                wit::TokenSource::OutsideCacheKey => model::TokenSource::OutsideCacheKey,
             })
             .collect(),
         method: request.method,

@@ -127,7 +127,7 @@ pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
     // an answer made on it would be reused for requests without it.
     if sources
         .iter()
-        .any(|s| matches!(s, TokenSource::OutsideCacheKey(_)))
+        .any(|s| matches!(s, TokenSource::OutsideCacheKey))
     {
         return Err(Deny::new(
             DenyReason::MultipleTokens,
@@ -218,7 +218,7 @@ pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
             strip_bearer(value).unwrap_or(value.trim_end())
         }
         // Refused above.
-        TokenSource::OutsideCacheKey(_) => {
+        TokenSource::OutsideCacheKey => {
             return Err(Deny::new(
                 DenyReason::MultipleTokens,
                 "a credential outside the front door's cache key",

@@ -179,9 +179,7 @@ pub(crate) fn request_to_wit(request: &model::Request) -> wit::Request {
                     wit::TokenSource::AuthorizationHeader(v.clone())
                 }
                 model::TokenSource::Raw(v) => wit::TokenSource::Raw(v.clone()),
-                model::TokenSource::OutsideCacheKey(v) => {
-                    wit::TokenSource::OutsideCacheKey(v.clone())
-                }
+                model::TokenSource::OutsideCacheKey => wit::TokenSource::OutsideCacheKey,
             })
             .collect(),
         method: request.method.clone(),

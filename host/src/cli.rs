@@ -423,6 +423,11 @@ fn write_new(path: &Path, contents: &str) -> std::io::Result<()> {
 
 fn keys_new(alg: &str, kid: &str, out: &Path, jwks: Option<&Path>) -> Result<(), CliError> {
     let alg = parse_alg(alg)?;
+    if kid.trim().is_empty() || kid.trim() != kid {
+        return Err(CliError::Usage(
+            "--kid must not be empty or have surrounding spaces (tokens and the policy name the key by it)".into(),
+        ));
+    }
     // Everything is checked before anything is written.
     if alg.is_symmetric() && jwks.is_some() {
         return Err(CliError::Usage(format!(
@@ -452,19 +457,27 @@ fn keys_new(alg: &str, kid: &str, out: &Path, jwks: Option<&Path>) -> Result<(),
     write_private(out, &key.to_json()).map_err(io_error(out))?;
     let jwks_text = serde_json::to_string_pretty(&key.jwks()).unwrap_or_default();
     match jwks {
-        Some(path) => write_new(path, &(jwks_text + "\n")).map_err(io_error(path))?,
+        Some(path) => {
+            if let Err(e) = write_new(path, &(jwks_text + "\n")) {
+                // All or nothing: the key without its JWK Set is of no use.
+                let _ = std::fs::remove_file(out);
+                return Err(io_error(path)(e));
+            }
+        }
         None => println!("{jwks_text}"),
     }
     Ok(())
 }
 
-/// The `[[issuer.secrets]]` section that reads the secret file `path`.
+/// The `[[issuer.secrets]]` section that reads the secret file `path`
+/// (named by its absolute path, which holds wherever the policy file is).
 fn secrets_snippet(key: &SigningKey, path: &Path) -> String {
     let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     format!(
-        "[[issuer.secrets]]\nkid       = {}\nfile      = {}   # relative to the policy file's folder\nencoding  = \"base64url\"\nalgorithm = \"{}\"",
+        "[[issuer.secrets]]\nkid       = {}\nfile      = {}   # or a path relative to the policy file's folder\nencoding  = \"base64url\"\nalgorithm = \"{}\"",
         quoted(key.kid()),
-        quoted(&path.display().to_string()),
+        quoted(&absolute.display().to_string()),
         key.alg().name()
     )
 }

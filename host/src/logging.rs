@@ -52,7 +52,8 @@ pub fn allowed(metadata: &Metadata<'_>) -> bool {
 /// Install the JSON subscriber. The user's filter comes from `TOLLGATE_LOG`
 /// (`error`, `warn`, `info`, `debug`, `trace`, or any `tracing` filter),
 /// default `default_level`; [`allowed`] applies on top of it. An invalid
-/// filter is reported on stderr and the default used.
+/// filter is reported on stderr and the default used. A panic is logged
+/// with its location only (see the panic hook below).
 pub fn init(default_level: &str) {
     let user = match std::env::var(LOG_ENV) {
         Ok(text) if !text.trim().is_empty() => match EnvFilter::try_new(&text) {
@@ -74,6 +75,23 @@ pub fn init(default_level: &str) {
         .with_filter(user.and(filter_fn(allowed)));
     // A second call (e.g. in tests) keeps the first subscriber.
     let _ = tracing_subscriber::registry().with(layer).try_init();
+    install_panic_hook();
+}
+
+/// Replace the default panic hook, which prints the panic's message as a
+/// plain line on stderr: a message can quote input (a token). A panic is a
+/// bug; the log line says where it happened, not what it said.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_default();
+        tracing::error!(
+            location = %location,
+            "panic (a bug; its message is not logged, as it may quote input)"
+        );
+    }));
 }
 
 #[cfg(test)]

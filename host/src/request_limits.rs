@@ -48,9 +48,8 @@ impl RequestLimits {
         let mut total: usize = 0;
         for source in &request.token_sources {
             let value = match source {
-                TokenSource::AuthorizationHeader(v)
-                | TokenSource::Raw(v)
-                | TokenSource::OutsideCacheKey(v) => v,
+                TokenSource::AuthorizationHeader(v) | TokenSource::Raw(v) => v,
+                TokenSource::OutsideCacheKey => continue,
             };
             if value.len() > self.max_credential_bytes {
                 return over(format!(

@@ -143,8 +143,11 @@ fn an_hmac_key_is_written_once_for_its_owner_and_never_printed() {
     // tokens minted with the secret file.
     let snippet = text(&out.stdout);
     assert!(snippet.contains("[[issuer.secrets]]"), "{snippet}");
+    // The policy lives in another folder: the snippet names the file so
+    // that it is found from there.
+    std::fs::create_dir_all(dir.path("conf")).expect("conf");
     std::fs::write(
-        dir.path("policy.toml"),
+        dir.path("conf/policy.toml"),
         format!(
             "[[issuer]]\nissuer = \"urn:example:batch\"\nalgorithms = [\"HS256\"]\naudiences = [\"orders-api\"]\n\n{snippet}"
         ),
@@ -175,7 +178,7 @@ fn an_hmac_key_is_written_once_for_its_owner_and_never_printed() {
         &[
             "check",
             "--config",
-            dir.path("policy.toml").to_str().expect("utf-8"),
+            dir.path("conf/policy.toml").to_str().expect("utf-8"),
             "--token",
             "-",
         ],
@@ -183,6 +186,24 @@ fn an_hmac_key_is_written_once_for_its_owner_and_never_printed() {
         token.as_bytes(),
     );
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+    // An empty kid would give a snippet the policy refuses: refused first.
+    let nameless = dir.path("nameless.secret");
+    let out = run(
+        &[
+            "keys",
+            "new",
+            "--alg",
+            "HS256",
+            "--kid",
+            "",
+            "--out",
+            nameless.to_str().expect("utf-8"),
+        ],
+        &[],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!nameless.exists());
     // Without --alg, a secret file is not guessed at.
     let no_alg = run(
         &[
@@ -262,6 +283,24 @@ fn keys_new_overwrites_neither_file_and_writes_nothing_when_one_exists() {
         !key.exists(),
         "the key was written although the command failed"
     );
+    // A JWK Set that cannot be written (no such folder): the key written
+    // just before is taken back, so the command wrote nothing.
+    let out = run(
+        &[
+            "keys",
+            "new",
+            "--alg",
+            "ES256",
+            "--out",
+            key.to_str().expect("utf-8"),
+            "--jwks",
+            dir.path("missing/jwks.json").to_str().expect("utf-8"),
+        ],
+        &[],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(!key.exists(), "a key was left without its JWK Set");
     // With a fresh name both are written: the key 0600, the public JWKS
     // readable, and it holds no private member.
     std::fs::remove_file(&jwks).expect("remove");

@@ -10,8 +10,9 @@
 //! requests carrying only the forged value would pass for the TTL. So the
 //! token is read only from the configured header and query-string identity
 //! sources, and a credential found elsewhere (an `Authorization` header that
-//! is not an identity source) is passed to the module as
-//! [`TokenSource::OutsideCacheKey`], which it refuses (`multiple-tokens`).
+//! is not an identity source) is reported to the module as
+//! [`TokenSource::OutsideCacheKey`], without its value, so that no module
+//! can decide on it (the default one refuses the request: `multiple-tokens`).
 //! HTTP API events also list their identity-source values; a credential
 //! that is not among them (the configuration does not mirror API Gateway's)
 //! is outside the cache key too.
@@ -139,7 +140,7 @@ pub struct EventCredentials<'a> {
 ///   them go, so the module says what is wrong with them;
 /// - every `Authorization` header that is not an identity source, and every
 ///   credential that is not among the event's identity-source values, is
-///   [`TokenSource::OutsideCacheKey`].
+///   [`TokenSource::OutsideCacheKey`], its value left out.
 pub fn credentials(sources: &IdentitySources, event: EventCredentials<'_>) -> Vec<TokenSource> {
     let values_of_header = |name: &str| -> Vec<String> {
         event
@@ -192,7 +193,7 @@ pub fn credentials(sources: &IdentitySources, event: EventCredentials<'_>) -> Ve
                         &MISMATCH_WARNED,
                         "a credential from the configured identity sources is not among the event's identitySource values: TOLLGATE_IDENTITY_SOURCES does not mirror the authorizer's identity sources, so the credential is refused",
                     );
-                    TokenSource::OutsideCacheKey(v)
+                    TokenSource::OutsideCacheKey
                 }
                 other => other,
             })
@@ -202,7 +203,7 @@ pub fn credentials(sources: &IdentitySources, event: EventCredentials<'_>) -> Ve
         keyed.extend(
             values_of_header("authorization")
                 .into_iter()
-                .map(TokenSource::OutsideCacheKey),
+                .map(|_| TokenSource::OutsideCacheKey),
         );
     }
     keyed

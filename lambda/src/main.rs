@@ -39,7 +39,8 @@ fn main() -> ExitCode {
         match tokio::spawn(tollgate_lambda::handle(state, event.payload)).await {
             Ok(answer) => answer,
             Err(e) => {
-                tracing::error!(error = %e, "the handler panicked");
+                // Not the panic's message: it may quote the event.
+                tracing::error!(panicked = e.is_panic(), "the handler task failed");
                 Err(tollgate_lambda::HandlerError::Internal {
                     reason: "internal-error".into(),
                     message: "the handler panicked".into(),

@@ -630,6 +630,28 @@ fn an_event_with_too_many_headers_is_a_malformed_request() {
     assert!(call(&state, event).is_ok());
 }
 
+/// Issue 7, item 10, in the Lambda door: a credential over the host's
+/// limit is a malformed request (401) the module never sees, not a module
+/// failure (500), in every format.
+#[test]
+fn an_oversized_credential_is_a_malformed_request() {
+    let state = state_default();
+    let limit = tollgate::request_limits::DEFAULT_MAX_CREDENTIAL_BYTES;
+    let huge = format!("Bearer {}", "A".repeat(limit));
+    for (name, event) in all_formats(&huge) {
+        assert_eq!(
+            call(&state, event),
+            Err(unauthorized(DenyReason::Malformed)),
+            "{name}"
+        );
+    }
+    let huge = "A".repeat(8 * 1024 * 1024);
+    assert_eq!(
+        call(&state, token_event(&huge)),
+        Err(unauthorized(DenyReason::Malformed))
+    );
+}
+
 /// Issue 7, item 3: an event that failed to parse twice (an Authorization
 /// value holding a NUL, `httpMethod` "G ET") gave an error log line and a
 /// Lambda `errorMessage` quoting serde's error, which quoted the header

@@ -125,10 +125,10 @@ pub enum TokenSource {
     AuthorizationHeader(String),
     /// A bare token.
     Raw(String),
-    /// A credential outside the front door's cache key (an `Authorization`
-    /// header that is not one of API Gateway's identity sources): the
-    /// module must refuse the request.
-    OutsideCacheKey(String),
+    /// The request also carried a credential outside the front door's cache
+    /// key (an `Authorization` header that is not one of API Gateway's
+    /// identity sources); its value is not passed on.
+    OutsideCacheKey,
 }
 
 /// The request to decide on.
