@@ -255,14 +255,22 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
     }
 }
 
-/// Write a private key file readable by its owner only (mode 0600 on Unix),
-/// refusing to replace an existing file.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+/// Who may read a file `write_new` creates.
+#[derive(Clone, Copy)]
+enum Readers {
+    /// Its owner only (mode 0600 on Unix): private keys and secrets.
+    Owner,
+    /// As the umask says: public files.
+    Anyone,
+}
+
+/// Write a new file, refusing to replace an existing one.
+fn write_new(path: &Path, contents: &str, readers: Readers) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
-    {
+    if let Readers::Owner = readers {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
@@ -410,17 +418,6 @@ fn refuse_existing(path: &Path, what: &str, flag: &str) -> Result<(), CliError> 
     Ok(())
 }
 
-/// Write a public file, refusing to replace an existing one.
-fn write_new(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
-}
-
 fn keys_new(alg: &str, kid: &str, out: &Path, jwks: Option<&Path>) -> Result<(), CliError> {
     let alg = parse_alg(alg)?;
     if kid.trim().is_empty() || kid.trim() != kid {
@@ -445,7 +442,7 @@ fn keys_new(alg: &str, kid: &str, out: &Path, jwks: Option<&Path>) -> Result<(),
     }
     let key = SigningKey::generate(alg, kid)?;
     if let Some(secret) = key.secret_file_text() {
-        write_private(out, &secret).map_err(io_error(out))?;
+        write_new(out, &secret, Readers::Owner).map_err(io_error(out))?;
         eprintln!(
             "tollgate: wrote the {alg} secret to {} (readable by its owner only); sign tokens with\n  tollgate token mint --key {} --alg {alg} --kid {kid} --claims '{{...}}'\nand verify them with this under the [[issuer]] that lists {alg} in `algorithms`:",
             out.display(),
@@ -454,11 +451,11 @@ fn keys_new(alg: &str, kid: &str, out: &Path, jwks: Option<&Path>) -> Result<(),
         println!("{}", secrets_snippet(&key, out));
         return Ok(());
     }
-    write_private(out, &key.to_json()).map_err(io_error(out))?;
+    write_new(out, &key.to_json(), Readers::Owner).map_err(io_error(out))?;
     let jwks_text = serde_json::to_string_pretty(&key.jwks()).unwrap_or_default();
     match jwks {
         Some(path) => {
-            if let Err(e) = write_new(path, &(jwks_text + "\n")) {
+            if let Err(e) = write_new(path, &(jwks_text + "\n"), Readers::Anyone) {
                 // All or nothing: the key without its JWK Set is of no use.
                 let _ = std::fs::remove_file(out);
                 return Err(io_error(path)(e));
@@ -502,7 +499,7 @@ fn token_mint(
         }
         key
     } else {
-        // A secret file from `keys new --alg HS*`: base64url, as
+        // A secret file from `keys new --alg HS*`, read exactly as
         // `[[issuer.secrets]]` reads it with `encoding = "base64url"`.
         let alg = alg.filter(|alg| alg.is_symmetric()).ok_or_else(|| {
             CliError::Usage(format!(
@@ -510,20 +507,9 @@ fn token_mint(
                 key_path.display()
             ))
         })?;
-        let compact: String = key_text
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        let secret = base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            compact.trim_end_matches('='),
-        )
-        .map_err(|_| {
-            CliError::Usage(format!(
-                "{} is neither a tollgate signing key file nor a base64url secret",
-                key_path.display()
-            ))
-        })?;
+        let secret =
+            tollgate_keys::load_secret(&key_path.to_string_lossy(), "base64url", Path::new(""))
+                .map_err(|e| CliError::Usage(e.to_string()))?;
         SigningKey::from_secret(alg, kid.unwrap_or_default(), &secret)?
     };
     let claims_text = match claims.strip_prefix('@') {

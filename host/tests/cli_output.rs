@@ -86,6 +86,19 @@ fn run(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
     }
 }
 
+/// `tollgate keys new --alg ALG [--kid KID] --out OUT [--jwks JWKS]`.
+fn keys_new(alg: &str, kid: Option<&str>, out: &Path, jwks: Option<&Path>) -> Output {
+    let mut args = vec!["keys", "new", "--alg", alg];
+    if let Some(kid) = kid {
+        args.extend(["--kid", kid]);
+    }
+    args.extend(["--out", out.to_str().expect("utf-8")]);
+    if let Some(jwks) = jwks {
+        args.extend(["--jwks", jwks.to_str().expect("utf-8")]);
+    }
+    run(&args, &[], b"")
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -111,20 +124,7 @@ fn secret_forms(secret: &[u8]) -> Vec<String> {
 fn an_hmac_key_is_written_once_for_its_owner_and_never_printed() {
     let dir = Scratch::new("hmac");
     let secret_path = dir.path("h.secret");
-    let out = run(
-        &[
-            "keys",
-            "new",
-            "--alg",
-            "HS256",
-            "--kid",
-            "h",
-            "--out",
-            secret_path.to_str().expect("utf-8"),
-        ],
-        &[],
-        b"",
-    );
+    let out = keys_new("HS256", Some("h"), &secret_path, None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(mode(&secret_path), 0o600);
     let stored = std::fs::read_to_string(&secret_path).expect("the secret file");
@@ -188,20 +188,7 @@ fn an_hmac_key_is_written_once_for_its_owner_and_never_printed() {
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
     // An empty kid would give a snippet the policy refuses: refused first.
     let nameless = dir.path("nameless.secret");
-    let out = run(
-        &[
-            "keys",
-            "new",
-            "--alg",
-            "HS256",
-            "--kid",
-            "",
-            "--out",
-            nameless.to_str().expect("utf-8"),
-        ],
-        &[],
-        b"",
-    );
+    let out = keys_new("HS256", Some(""), &nameless, None);
     assert_eq!(out.status.code(), Some(2));
     assert!(!nameless.exists());
     // Without --alg, a secret file is not guessed at.
@@ -227,20 +214,7 @@ fn an_hmac_key_is_written_once_for_its_owner_and_never_printed() {
     // --jwks for an HMAC key: refused before anything is written.
     let other = dir.path("other.secret");
     let jwks = dir.path("jwks.json");
-    let out = run(
-        &[
-            "keys",
-            "new",
-            "--alg",
-            "HS384",
-            "--out",
-            other.to_str().expect("utf-8"),
-            "--jwks",
-            jwks.to_str().expect("utf-8"),
-        ],
-        &[],
-        b"",
-    );
+    let out = keys_new("HS384", None, &other, Some(&jwks));
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("no public part"),
@@ -259,20 +233,7 @@ fn keys_new_overwrites_neither_file_and_writes_nothing_when_one_exists() {
     let key = dir.path("key.json");
     let jwks = dir.path("jwks.json");
     std::fs::write(&jwks, "{\"keys\": []}\n").expect("an existing JWKS");
-    let out = run(
-        &[
-            "keys",
-            "new",
-            "--alg",
-            "ES256",
-            "--out",
-            key.to_str().expect("utf-8"),
-            "--jwks",
-            jwks.to_str().expect("utf-8"),
-        ],
-        &[],
-        b"",
-    );
+    let out = keys_new("ES256", None, &key, Some(&jwks));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("refusing to overwrite"));
     assert_eq!(
@@ -285,39 +246,13 @@ fn keys_new_overwrites_neither_file_and_writes_nothing_when_one_exists() {
     );
     // A JWK Set that cannot be written (no such folder): the key written
     // just before is taken back, so the command wrote nothing.
-    let out = run(
-        &[
-            "keys",
-            "new",
-            "--alg",
-            "ES256",
-            "--out",
-            key.to_str().expect("utf-8"),
-            "--jwks",
-            dir.path("missing/jwks.json").to_str().expect("utf-8"),
-        ],
-        &[],
-        b"",
-    );
+    let out = keys_new("ES256", None, &key, Some(&dir.path("missing/jwks.json")));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(!key.exists(), "a key was left without its JWK Set");
     // With a fresh name both are written: the key 0600, the public JWKS
     // readable, and it holds no private member.
     std::fs::remove_file(&jwks).expect("remove");
-    let out = run(
-        &[
-            "keys",
-            "new",
-            "--alg",
-            "ES256",
-            "--out",
-            key.to_str().expect("utf-8"),
-            "--jwks",
-            jwks.to_str().expect("utf-8"),
-        ],
-        &[],
-        b"",
-    );
+    let out = keys_new("ES256", None, &key, Some(&jwks));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(mode(&key), 0o600);
     let doc: Value =

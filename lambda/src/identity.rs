@@ -20,9 +20,11 @@
 //! REST TOKEN authorizers have one identity source, a header, whose value
 //! is the event's `authorizationToken`: the setting does not apply to them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use tollgate::model::TokenSource;
+
+use crate::warn_once;
 
 /// The variable that lists the identity sources.
 pub const IDENTITY_SOURCES_ENV: &str = "TOLLGATE_IDENTITY_SOURCES";
@@ -240,12 +242,6 @@ fn looks_like_compact_jws(value: &str) -> bool {
 }
 
 static MISMATCH_WARNED: AtomicBool = AtomicBool::new(false);
-
-fn warn_once(flag: &AtomicBool, message: &'static str) {
-    if !flag.swap(true, Ordering::Relaxed) {
-        tracing::warn!("{message}");
-    }
-}
 
 #[cfg(test)]
 mod tests {

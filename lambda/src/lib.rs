@@ -123,6 +123,14 @@ pub async fn handle_at(state: &State, payload: Value, now: i64) -> Result<Value,
     answer
 }
 
+/// Log `message` as a warning the first time `flag` is seen unset (a
+/// deployment problem worth one line, not one per invocation).
+pub(crate) fn warn_once(flag: &std::sync::atomic::AtomicBool, message: &'static str) {
+    if !flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!("{message}");
+    }
+}
+
 fn log_answer(
     kind: event::EventKind,
     request: &Request,

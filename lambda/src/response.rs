@@ -7,7 +7,7 @@
 //! | deny 403 | explicit `Deny` of the requested route only, `principalId` the caller (`Unauthorized` when the route's ARN holds an IAM wildcard from the client) | `isAuthorized: false` |
 //! | keys unavailable, module/host failure | function error (not `Unauthorized`): API Gateway answers 500 and caches nothing | the same |
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse,
@@ -19,7 +19,7 @@ use tollgate::model::{Allow, Decision, DenyReason, DenyStatus, Request};
 
 use crate::arn::{ExecuteApiArn, grant_matches, grant_resources};
 use crate::event::EventKind;
-use crate::{HandlerError, Settings};
+use crate::{HandlerError, Settings, warn_once};
 
 /// The `principalId` of a 403 answer whose deny names no principal (a
 /// custom module's; the default module always names the caller).
@@ -290,12 +290,6 @@ fn json_len(value: &Value) -> usize {
 }
 
 static REQUEST_DEPENDENT_WARNED: AtomicBool = AtomicBool::new(false);
-
-fn warn_once(flag: &AtomicBool, message: &'static str) {
-    if !flag.swap(true, Ordering::Relaxed) {
-        tracing::warn!("{message}");
-    }
-}
 
 #[cfg(test)]
 mod tests {
