@@ -131,19 +131,23 @@ fn verify_signature<K: KeyRing>(
         return Err(unknown_key(kid));
     }
     // A key with a `kid` verifies only tokens that name it: a token without
-    // a `kid` is tried against the issuer's keys without one.
-    let infos: Vec<KeyInfo> = found.iter().map(VerificationKey::info).collect();
-    if kid.is_none() && infos.iter().all(|info| info.kid.is_some()) {
+    // a `kid` is tried against the issuer's keys without one (with a `kid`,
+    // the lookup returned only keys that have it).
+    let candidates: Vec<(&K::Key, KeyInfo)> = found
+        .iter()
+        .map(|key| (key, key.info()))
+        .filter(|(_, info)| kid.is_some() || info.kid.is_none())
+        .collect();
+    if candidates.is_empty() {
         return Err(Deny::new(
             DenyReason::UnknownKey,
             "the token has no `kid` and every key of this issuer has one; a key with a kid only verifies tokens whose header names it",
         ));
     }
-    let fitting: Vec<&K::Key> = found
+    let fitting: Vec<&K::Key> = candidates
         .iter()
-        .zip(&infos)
-        .filter(|(_, info)| (kid.is_some() || info.kid.is_none()) && key_fits(info, alg))
-        .map(|(key, _)| key)
+        .filter(|(_, info)| key_fits(info, alg))
+        .map(|(key, _)| *key)
         .collect();
     if fitting.is_empty() {
         return Err(Deny::new(

@@ -39,6 +39,11 @@ fn under(target: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
+/// Whether `target` is one of [`OWN_TARGETS`] or a module of one.
+pub fn is_own_target(target: &str) -> bool {
+    OWN_TARGETS.iter().any(|t| under(target, t))
+}
+
 /// The allowlist: tollgate's own targets at any level, others at `warn`
 /// and `error` only, [`SILENCED_TARGETS`] never.
 pub fn allowed(metadata: &Metadata<'_>) -> bool {
@@ -46,7 +51,7 @@ pub fn allowed(metadata: &Metadata<'_>) -> bool {
     if SILENCED_TARGETS.iter().any(|t| under(target, t)) {
         return false;
     }
-    OWN_TARGETS.iter().any(|t| under(target, t)) || *metadata.level() <= Level::WARN
+    is_own_target(target) || *metadata.level() <= Level::WARN
 }
 
 /// Install the JSON subscriber. The user's filter comes from `TOLLGATE_LOG`
@@ -109,5 +114,7 @@ mod tests {
             SILENCED_TARGETS[0]
         ));
         assert!(under("lambda_runtime::layers::panic", SILENCED_TARGETS[0]));
+        assert!(is_own_target("tollgate_jwks::manager"));
+        assert!(!is_own_target("hyper::proto::h1"));
     }
 }

@@ -6,84 +6,46 @@
 //! names the principal; and an oversized token is a `malformed` deny
 //! (exit 1), not a module failure (exit 3).
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use base64::Engine as _;
+use common::{Scratch, output_within};
 use serde_json::{Value, json};
 use tollgate_jwks::testing::{Behaviour, TestServer};
 use tollgate_keys::Algorithm;
 use tollgate_keys::mint::SigningKey;
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "tollgate-cli-output-{label}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch");
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Run `tollgate` with `args`, `env` and `stdin`, killed after 60 s.
+/// Run `tollgate` with `args`, `env` (and no inherited `TOLLGATE_LOG`)
+/// and `stdin`, killed after 60 s.
 fn run(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .env_remove("TOLLGATE_LOG")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tollgate");
-    let mut input = child.stdin.take().expect("stdin");
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&data);
-    });
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("stderr")));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("tollgate {args:?} did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let _ = writer.join();
-    Output {
-        status,
-        stdout: out.join().expect("stdout"),
-        stderr: err.join().expect("stderr"),
-    }
+    output_within(
+        Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(args)
+            .env_remove("TOLLGATE_LOG")
+            .envs(env.iter().copied()),
+        stdin,
+        Duration::from_secs(60),
+    )
+}
+
+/// A scratch folder with a fresh ES256 key, its JWK Set and a policy
+/// trusting it (issuer `https://issuer.example`, audience `api`) plus
+/// `extra` lines; returns the folder, the key and the policy's path.
+fn es256_policy(label: &str, extra: &str) -> (Scratch, SigningKey, std::path::PathBuf) {
+    let dir = Scratch::new(&format!("cli-output-{label}"));
+    let key = SigningKey::generate(Algorithm::Es256, "k1").expect("key");
+    std::fs::write(dir.path("jwks.json"), key.jwks().to_string()).expect("jwks");
+    std::fs::write(
+        dir.path("policy.toml"),
+        format!("[[issuer]]\nissuer = \"https://issuer.example\"\njwks_file = \"jwks.json\"\naudiences = [\"api\"]\nalgorithms = [\"ES256\"]\n{extra}"),
+    )
+    .expect("policy");
+    let config = dir.path("policy.toml");
+    (dir, key, config)
 }
 
 /// `tollgate keys new --alg ALG [--kid KID] --out OUT [--jwks JWKS]`.
@@ -122,7 +84,7 @@ fn secret_forms(secret: &[u8]) -> Vec<String> {
 /// snippet configures it.
 #[test]
 fn an_hmac_key_is_written_once_for_its_owner_and_never_printed() {
-    let dir = Scratch::new("hmac");
+    let dir = Scratch::new("cli-output-hmac");
     let secret_path = dir.path("h.secret");
     let out = keys_new("HS256", Some("h"), &secret_path, None);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -229,7 +191,7 @@ fn an_hmac_key_is_written_once_for_its_owner_and_never_printed() {
 /// `--out` refused to. Both refuse now, before anything is written.
 #[test]
 fn keys_new_overwrites_neither_file_and_writes_nothing_when_one_exists() {
-    let dir = Scratch::new("overwrite");
+    let dir = Scratch::new("cli-output-overwrite");
     let key = dir.path("key.json");
     let jwks = dir.path("jwks.json");
     std::fs::write(&jwks, "{\"keys\": []}\n").expect("an existing JWKS");
@@ -289,7 +251,7 @@ fn a_header_without_a_colon_is_not_echoed() {
 }
 
 fn policy_dir(server: &TestServer, key: &SigningKey, secret: &[u8]) -> Scratch {
-    let dir = Scratch::new("logs");
+    let dir = Scratch::new("cli-output-logs");
     server.set("/jwks", Behaviour::json(&key.jwks()));
     std::fs::write(dir.path("hs.secret"), secret).expect("secret");
     std::fs::write(
@@ -380,9 +342,7 @@ fn the_cli_never_prints_a_token_or_secret_at_any_log_level() {
                 let line: Value = serde_json::from_str(line)
                     .unwrap_or_else(|e| panic!("{level}: not a JSON log line ({e}): {line}"));
                 let target = line["target"].as_str().unwrap_or_default();
-                let own = tollgate::logging::OWN_TARGETS
-                    .iter()
-                    .any(|t| target == *t || target.starts_with(&format!("{t}::")));
+                let own = tollgate::logging::is_own_target(target);
                 assert!(
                     own || matches!(line["level"].as_str(), Some("WARN" | "ERROR")),
                     "{level}: another crate logged below warn: {line}"
@@ -444,15 +404,7 @@ fn the_cli_never_prints_a_token_or_secret_at_any_log_level() {
 /// module, which applies the policy's own (smaller) limit.
 #[test]
 fn an_oversized_token_is_a_malformed_deny_not_a_module_failure() {
-    let dir = Scratch::new("oversized");
-    let key = SigningKey::generate(Algorithm::Es256, "k1").expect("key");
-    std::fs::write(dir.path("jwks.json"), key.jwks().to_string()).expect("jwks");
-    std::fs::write(
-        dir.path("policy.toml"),
-        "[[issuer]]\nissuer = \"https://issuer.example\"\njwks_file = \"jwks.json\"\naudiences = [\"api\"]\nalgorithms = [\"ES256\"]\n",
-    )
-    .expect("policy");
-    let config = dir.path("policy.toml");
+    let (_dir, _key, config) = es256_policy("oversized", "");
     let limit = tollgate::request_limits::DEFAULT_MAX_CREDENTIAL_BYTES;
     for (size, from_host) in [(70 * 1024 * 1024, true), (limit + 1, true), (limit, false)] {
         let token = "A".repeat(size);
@@ -484,15 +436,7 @@ fn an_oversized_token_is_a_malformed_deny_not_a_module_failure() {
 /// a 401 names none.
 #[test]
 fn a_forbidden_decision_names_the_principal() {
-    let dir = Scratch::new("forbidden");
-    let key = SigningKey::generate(Algorithm::Es256, "k1").expect("key");
-    std::fs::write(dir.path("jwks.json"), key.jwks().to_string()).expect("jwks");
-    std::fs::write(
-        dir.path("policy.toml"),
-        "[[issuer]]\nissuer = \"https://issuer.example\"\njwks_file = \"jwks.json\"\naudiences = [\"api\"]\nalgorithms = [\"ES256\"]\nrequired_scopes = [\"orders.read\"]\n",
-    )
-    .expect("policy");
-    let config = dir.path("policy.toml");
+    let (_dir, key, config) = es256_policy("forbidden", "required_scopes = [\"orders.read\"]\n");
     let now = tollgate::cli::unix_now();
     for (scope, exp, status, principal) in [
         ("profile", now + 300, 403, json!("carol")),

@@ -2,75 +2,19 @@
 //! server on 127.0.0.1 (allow, exit 0), and the same server down
 //! (`keys-unavailable`, status 503, exit 1).
 
-use std::io::Read;
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::{Scratch, output_within};
 use serde_json::{Value, json};
 use tollgate_jwks::testing::{Behaviour, TestServer};
 use tollgate_keys::Algorithm;
 use tollgate_keys::mint::SigningKey;
 
 const ISSUER: &str = "https://issuer.example";
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "tollgate-cli-remote-{label}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch");
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Run `command` to completion, killing it (and failing the test) after `limit`.
-fn output_within(command: &mut Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tollgate");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stderr.read_to_end(&mut buf);
-        buf
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for tollgate") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("tollgate check did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out_reader.join().expect("stdout reader"),
-        stderr: err_reader.join().expect("stderr reader"),
-    }
-}
 
 fn check(config: &std::path::Path, token: &str) -> (Output, Value) {
     check_with_env(config, token, &[])
@@ -83,6 +27,7 @@ fn check_with_env(config: &std::path::Path, token: &str, env: &[(&str, &str)]) -
             .args(["check", "--config"])
             .arg(config)
             .args(["--token", token]),
+        b"",
         Duration::from_secs(30),
     );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -96,7 +41,7 @@ fn check_with_env(config: &std::path::Path, token: &str, env: &[(&str, &str)]) -
 fn remote_policy(server: &TestServer, label: &str) -> (Scratch, PathBuf, String) {
     let key = SigningKey::generate(Algorithm::Es256, "k1").expect("key");
     server.set("/jwks", Behaviour::json(&key.jwks()));
-    let dir = Scratch::new(label);
+    let dir = Scratch::new(&format!("cli-remote-{label}"));
     let config = dir.0.join("policy.toml");
     std::fs::write(
         &config,
@@ -175,6 +120,7 @@ fn check_takes_remote_key_settings_from_the_environment() {
             .args(["check", "--config"])
             .arg(&config)
             .args(["--token", &token]),
+        b"",
         Duration::from_secs(30),
     );
     assert_eq!(out.status.code(), Some(2));

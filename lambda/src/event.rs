@@ -27,6 +27,8 @@ use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
     ApiGatewayV2CustomAuthorizerV1Request, ApiGatewayV2CustomAuthorizerV2Request,
 };
+use std::collections::HashSet;
+
 use serde_json::Value;
 use tollgate::model::{Request, TokenSource};
 
@@ -163,8 +165,44 @@ impl Event {
 
     /// The request this event asks about, decided at `now` (unix seconds),
     /// its credentials read from the identity `sources` (REQUEST events).
-    pub fn to_request(&self, sources: &IdentitySources, now: i64) -> Request {
-        to_request(self, sources, now)
+    /// The event's headers and query move into the request.
+    pub fn into_request(self, sources: &IdentitySources, now: i64) -> Request {
+        let credentials = |identity_values: Option<&[String]>| {
+            identity::credentials(
+                sources,
+                EventCredentials {
+                    headers: &self.headers,
+                    query: &self.query,
+                    identity_values,
+                },
+            )
+        };
+        let token_sources = match &self.typed {
+            // The TOKEN authorizer's identity source (a header) as sent: a
+            // bare token or `Bearer …`. Absent or empty: no credential.
+            AuthorizerEvent::RestToken(e) => e
+                .authorization_token
+                .iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| TokenSource::Raw(t.clone()))
+                .collect(),
+            // REST events do not list their identity-source values.
+            AuthorizerEvent::RestRequest(_) => credentials(None),
+            AuthorizerEvent::HttpV1(e) => {
+                credentials(e.identity_source.as_ref().map(std::slice::from_ref))
+            }
+            AuthorizerEvent::HttpV2(e) => credentials(e.identity_source.as_deref()),
+        };
+        let mut request = Request {
+            now,
+            method_arn: self.typed.arn().map(str::to_string),
+            token_sources,
+            headers: self.headers,
+            query: self.query,
+            ..Request::default()
+        };
+        route_and_client(&mut request, self.typed);
+        request
     }
 }
 
@@ -179,7 +217,7 @@ fn field_problem(error: &serde_path_to_error::Error<serde_json::Error>) -> Strin
         .and_then(|rest| rest.split('`').next())
     {
         // The name comes from the event type's definition, not the event.
-        let full = if path.is_empty() || path == "." {
+        let full = if path == "." {
             field.to_string()
         } else {
             format!("{path}.{field}")
@@ -234,7 +272,7 @@ fn safe_path(path: &serde_path_to_error::Path) -> String {
 /// for the names it has; values that are not strings are left out.
 fn raw_headers(multi: Option<&Value>, single: Option<&Value>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
-    let mut from_multi: Vec<String> = Vec::new();
+    let mut from_multi: HashSet<String> = HashSet::new();
     let push = |out: &mut Vec<(String, String)>, name: &str, value: &Value| match value {
         Value::String(v) => out.push((name.to_string(), v.clone())),
         Value::Array(items) => out.extend(
@@ -249,14 +287,13 @@ fn raw_headers(multi: Option<&Value>, single: Option<&Value>) -> Vec<(String, St
         for (name, value) in map {
             let name = name.to_ascii_lowercase();
             push(&mut out, &name, value);
-            from_multi.push(name);
+            from_multi.insert(name);
         }
     }
-    from_multi.sort();
     if let Some(map) = single.and_then(Value::as_object) {
         for (name, value) in map {
             let name = name.to_ascii_lowercase();
-            if from_multi.binary_search(&name).is_err() {
+            if !from_multi.contains(&name) {
                 push(&mut out, &name, value);
             }
         }
@@ -305,33 +342,11 @@ fn from_value<T: serde::de::DeserializeOwned>(
     serde_path_to_error::deserialize(payload)
 }
 
-fn to_request(event: &Event, sources: &IdentitySources, now: i64) -> Request {
-    let mut request = Request {
-        now,
-        method_arn: event.typed.arn().map(str::to_string),
-        headers: event.headers.clone(),
-        query: event.query.clone(),
-        ..Request::default()
-    };
-    let credentials = |identity_values: Option<&[String]>| {
-        identity::credentials(
-            sources,
-            EventCredentials {
-                headers: &event.headers,
-                query: &event.query,
-                identity_values,
-            },
-        )
-    };
-    match &event.typed {
+/// The method, path and source IP `typed` carries (payload 2.0: its
+/// cookies back as a `cookie` header).
+fn route_and_client(request: &mut Request, typed: AuthorizerEvent) {
+    match typed {
         AuthorizerEvent::RestToken(e) => {
-            // The TOKEN authorizer's identity source (a header) as sent: a
-            // bare token or `Bearer …`. Absent or empty: no credential.
-            if let Some(token) = e.authorization_token.as_deref().filter(|t| !t.is_empty()) {
-                request
-                    .token_sources
-                    .push(TokenSource::Raw(token.to_string()));
-            }
             // No method or path in a TOKEN event: they are in the method ARN.
             if let Some(arn) = e.method_arn.as_deref().and_then(ExecuteApiArn::parse) {
                 request.method = arn.method.to_ascii_uppercase();
@@ -339,32 +354,23 @@ fn to_request(event: &Event, sources: &IdentitySources, now: i64) -> Request {
             }
         }
         AuthorizerEvent::RestRequest(e) => {
-            // REST events do not list their identity-source values.
-            request.token_sources = credentials(None);
             request.method = e
                 .http_method
                 .as_ref()
                 .map(|m| m.as_str().to_ascii_uppercase())
                 .unwrap_or_default();
-            request.path = e.path.clone().unwrap_or_default();
-            request.source_ip = e
-                .request_context
-                .identity
-                .as_ref()
-                .and_then(|i| i.source_ip.clone());
+            request.path = e.path.unwrap_or_default();
+            request.source_ip = e.request_context.identity.and_then(|i| i.source_ip);
         }
         AuthorizerEvent::HttpV1(e) => {
-            let identity: Option<Vec<String>> = e.identity_source.clone().map(|v| vec![v]);
-            request.token_sources = credentials(identity.as_deref());
             request.method = e.http_method.as_str().to_ascii_uppercase();
             request.path = without_stage(
                 e.path.as_deref().unwrap_or_default(),
                 e.request_context.stage.as_deref(),
             );
-            request.source_ip = e.request_context.identity.source_ip.clone();
+            request.source_ip = e.request_context.identity.source_ip;
         }
         AuthorizerEvent::HttpV2(e) => {
-            request.token_sources = credentials(e.identity_source.as_deref());
             request.method = e.request_context.http.method.as_str().to_ascii_uppercase();
             request.path = without_stage(
                 e.raw_path
@@ -380,10 +386,9 @@ fn to_request(event: &Event, sources: &IdentitySources, now: i64) -> Request {
                     .push(("cookie".into(), e.cookies.join("; ")));
                 request.headers.sort();
             }
-            request.source_ip = e.request_context.http.source_ip.clone();
+            request.source_ip = e.request_context.http.source_ip;
         }
     }
-    request
 }
 
 /// An HTTP API path as routed: with a named stage (not `$default`), HTTP

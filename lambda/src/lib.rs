@@ -116,7 +116,7 @@ pub async fn handle_at(state: &State, payload: Value, now: i64) -> Result<Value,
         }
     };
     let kind = event.kind();
-    let request = event.to_request(&state.settings.identity_sources, now);
+    let request = event.into_request(&state.settings.identity_sources, now);
     let decision = decide(state, &request).await;
     let answer = response::answer(kind, &request, &decision, &state.settings);
     log_answer(kind, &request, &decision, &answer);

@@ -175,7 +175,7 @@ fn usage_identifier_key_only_for_rest_apis() {
 fn to_request(event: &Value, now: i64) -> tollgate::model::Request {
     Event::read(event.clone())
         .expect("a readable event")
-        .to_request(&IdentitySources::default(), now)
+        .into_request(&IdentitySources::default(), now)
 }
 
 fn state_default() -> tollgate_lambda::State {

@@ -85,12 +85,6 @@ fn forbidden(tokens: &[String]) -> Vec<(String, String)> {
     out
 }
 
-fn is_own(target: &str) -> bool {
-    tollgate::logging::OWN_TARGETS
-        .iter()
-        .any(|own| target == *own || target.starts_with(&format!("{own}::")))
-}
-
 /// Every invocation the log tests make: allows, 401s, a 403, a forged
 /// identity source, an unreadable event holding the token, too many
 /// headers, not even JSON. Returns the tokens used.
@@ -194,7 +188,9 @@ fn no_token_signature_or_secret_reaches_the_logs_at_any_level() {
             let target = line["target"].as_str().unwrap_or_default();
             let severity = line["level"].as_str().unwrap_or_default();
             assert!(
-                is_own(target) || severity == "WARN" || severity == "ERROR",
+                tollgate::logging::is_own_target(target)
+                    || severity == "WARN"
+                    || severity == "ERROR",
                 "{level:?}: another crate logged below warn: {line}"
             );
             assert!(
