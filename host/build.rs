@@ -8,6 +8,11 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-env-changed=TOLLGATE_GUEST_WASM");
+    // A lean build (no `compiler` feature) cannot compile a component, so
+    // it embeds none.
+    if std::env::var_os("CARGO_FEATURE_COMPILER").is_none() {
+        return Ok(());
+    }
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let root = manifest_dir.parent().ok_or("host/ has no parent folder")?;
     if let Ok(prebuilt) = std::env::var("TOLLGATE_GUEST_WASM") {
@@ -19,7 +24,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     tollgate_build_support::build_component(
         root,
         "tollgate-guest",
-        &["guest/src", "guest/Cargo.toml", "model"],
+        &["guest", "policy", "sdk", "model"],
         "tollgate_guest.wasm",
     )?;
     Ok(())

@@ -66,6 +66,14 @@
 //! `$repeat:TEXT:N`, `$jwk:<key>` (that key's public JWK) and `$null`
 //! (a real JSON `null`).
 
+// Tests: a failed expectation is a panic, and fixtures are indexed directly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -73,8 +81,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tollgate::Authorizer;
-use tollgate::model::{Decision, Request, TokenSource};
+use tollgate_host::Authorizer;
+use tollgate_host::model::{Decision, Request, TokenSource};
 use tollgate_keys::mint::SigningKey;
 use tollgate_tests::{ScratchDir, b64url, b64url_decode, dir_authorizer, test_key};
 

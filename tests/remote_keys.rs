@@ -1,19 +1,27 @@
 //! Remote keys end to end: the real policy component in the real host,
-//! through `tollgate::Gate`, with keys served by a real HTTP server on
+//! through `tollgate_host::Gate`, with keys served by a real HTTP server on
 //! 127.0.0.1 that rotates keys, fails, hangs and counts its requests.
 //!
 //! Every wait is bounded by `tokio::time::timeout`; windows are a few hundred
 //! milliseconds.
+
+// Tests: a failed expectation is a panic, and fixtures are indexed directly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tollgate::jwks::testing::{Behaviour, TestServer};
-use tollgate::jwks::{RefreshMode, Settings};
-use tollgate::model::{Decision, DenyReason, Request};
-use tollgate::{Authorizer, ConfigBase, Gate, SetupError};
+use tollgate_host::jwks::testing::{Behaviour, TestServer};
+use tollgate_host::jwks::{KeyFetchSettings, RefreshMode};
+use tollgate_host::model::{Decision, DenyReason, Request};
+use tollgate_host::{Authorizer, AuthorizerError, ConfigBase, Gate};
 use tollgate_keys::mint::SigningKey;
 use tollgate_tests::{bearer_request, default_engine};
 
@@ -21,14 +29,14 @@ const ISSUER: &str = "https://issuer.test";
 const AUDIENCE: &str = "orders-api";
 const WINDOW: Duration = Duration::from_millis(200);
 
-fn fast() -> Settings {
+fn fast() -> KeyFetchSettings {
     tollgate_jwks::testing::fast_settings(WINDOW)
 }
 
 use tollgate_jwks::testing::{es256_key as key, jwks_of as jwks};
 
 fn now() -> i64 {
-    tollgate::cli::unix_now()
+    tollgate_host::clock::unix_now()
 }
 
 fn token_for(key: &SigningKey, issuer: &str) -> String {
@@ -56,11 +64,11 @@ async fn within<T>(limit: Duration, future: impl Future<Output = T>) -> T {
         .expect("the test's own time bound was exceeded")
 }
 
-async fn gate(policy: &str, settings: Settings) -> Gate {
+async fn gate(policy: &str, settings: KeyFetchSettings) -> Gate {
     try_gate(policy, settings).await.expect("gate starts")
 }
 
-async fn try_gate(policy: &str, settings: Settings) -> Result<Gate, SetupError> {
+async fn try_gate(policy: &str, settings: KeyFetchSettings) -> Result<Gate, AuthorizerError> {
     within(
         Duration::from_secs(5),
         Gate::new(
@@ -221,7 +229,7 @@ async fn outage_keeps_serving_cached_keys() {
     let server = TestServer::start();
     let a = key("a");
     server.set("/jwks", Behaviour::json(&jwks(&[&a])));
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         min_ttl: Duration::from_millis(200),
         max_ttl: Duration::from_millis(200),
         penalty_window: Duration::from_millis(100),
@@ -303,7 +311,7 @@ async fn unknown_kids_during_an_outage_follow_the_backoff() {
     let server = TestServer::start();
     let (a, b) = (key("a"), key("b"));
     server.set("/jwks", Behaviour::json(&jwks(&[&a])));
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         max_backoff: Duration::from_secs(60),
         ..fast()
     };
@@ -342,7 +350,7 @@ async fn a_hanging_key_server_never_hangs_a_decision() {
     let server = TestServer::start();
     let a = key("a");
     server.set("/jwks", Behaviour::Hang);
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         request_timeout: Duration::from_millis(300),
         ..fast()
     };
@@ -416,7 +424,7 @@ async fn lambda_mode_inline_refresh_is_bounded_by_its_budget() {
     let a = key("a");
     server.set("/jwks", Behaviour::json(&jwks(&[&a])));
     let budget = Duration::from_millis(150);
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         min_ttl: Duration::from_millis(200),
         max_ttl: Duration::from_millis(200),
         mode: RefreshMode::Inline { budget },
@@ -474,7 +482,10 @@ async fn remote_sources_are_checked_at_setup() {
         "test policy",
     )
     .unwrap_err();
-    assert!(matches!(e, SetupError::RemoteKeysUnsupported { .. }), "{e}");
+    assert!(
+        matches!(e, AuthorizerError::RemoteKeysUnsupported { .. }),
+        "{e}"
+    );
 
     let policy = policy_with(ISSUER, "jwks_uri = \"http://keys.example/jwks.json\"");
     let e = try_gate(&policy, fast()).await.unwrap_err();

@@ -6,9 +6,17 @@
 //! none of the example headers carries a `kid`, so every key of the issuer is
 //! a candidate.
 
+// Tests: a failed expectation is a panic, and fixtures are indexed directly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use serde_json::json;
-use tollgate::Authorizer;
-use tollgate::model::{Decision, DenyReason};
+use tollgate_host::Authorizer;
+use tollgate_host::model::{Decision, DenyReason};
 use tollgate_tests::{ScratchDir, authorizer, bearer_request, dir_authorizer};
 
 /// The example payload's `exp`.

@@ -2,20 +2,28 @@
 //! module is an `internal-error` outcome (never an allow or a deny), the
 //! failed instance is replaced, and the next request still works.
 
+// Tests: a failed expectation is a panic, and fixtures are indexed directly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use tollgate::model::{Decision, DenyReason, Request};
-use tollgate::{Authorizer, ConfigBase, Limits, PolicyEngine};
+use tollgate_host::model::{Decision, DenyReason, Request};
+use tollgate_host::{Authorizer, ConfigBase, PolicyModule, SandboxLimits};
 use tollgate_tests::MISBEHAVING_MODULE;
 
 /// The misbehaving module, compiled once per test binary; each test takes
 /// it under its own limits.
-fn misbehaving(limits: Limits) -> Authorizer {
-    static ENGINE: OnceLock<Arc<PolicyEngine>> = OnceLock::new();
+fn misbehaving(limits: SandboxLimits) -> Authorizer {
+    static ENGINE: OnceLock<Arc<PolicyModule>> = OnceLock::new();
     let engine = ENGINE
         .get_or_init(|| {
-            PolicyEngine::from_bytes(MISBEHAVING_MODULE, Limits::default())
+            PolicyModule::from_bytes(MISBEHAVING_MODULE, SandboxLimits::default())
                 .expect("misbehaving module compiles")
         })
         .with_limits(limits);
@@ -47,7 +55,7 @@ fn assert_still_serves(authorizer: &Authorizer) {
 
 #[test]
 fn a_trap_is_an_internal_error_and_the_next_request_works() {
-    let authorizer = misbehaving(Limits::default());
+    let authorizer = misbehaving(SandboxLimits::default());
     assert_still_serves(&authorizer);
     assert_internal_error(&ask(&authorizer, "/trap"));
     assert_still_serves(&authorizer);
@@ -58,9 +66,9 @@ fn a_trap_is_an_internal_error_and_the_next_request_works() {
 #[test]
 fn a_runaway_loop_hits_the_deadline() {
     let deadline = Duration::from_millis(50);
-    let authorizer = misbehaving(Limits {
+    let authorizer = misbehaving(SandboxLimits {
         deadline,
-        ..Limits::default()
+        ..SandboxLimits::default()
     });
     let started = Instant::now();
     assert_internal_error(&ask(&authorizer, "/loop"));
@@ -75,7 +83,7 @@ fn a_runaway_loop_hits_the_deadline() {
 
 #[test]
 fn unbounded_memory_hits_the_cap() {
-    let authorizer = misbehaving(Limits {
+    let authorizer = misbehaving(SandboxLimits {
         memory_bytes: 16 << 20,
         deadline: Duration::from_secs(5),
     });
@@ -85,9 +93,9 @@ fn unbounded_memory_hits_the_cap() {
 
 #[test]
 fn a_memory_cap_below_the_module_size_fails_at_setup_not_later() {
-    let engine = tollgate_tests::default_engine().with_limits(Limits {
+    let engine = tollgate_tests::default_engine().with_limits(SandboxLimits {
         memory_bytes: 64 << 10,
-        ..Limits::default()
+        ..SandboxLimits::default()
     });
     let result = Authorizer::new(engine, "", &ConfigBase::Embedded(vec![]), "empty");
     let error = result.expect_err("a 64 KiB cap cannot hold the module");
@@ -99,8 +107,8 @@ fn a_memory_cap_below_the_module_size_fails_at_setup_not_later() {
 
 #[test]
 fn garbage_is_not_a_module() {
-    let error =
-        PolicyEngine::from_bytes(b"not wasm at all", Limits::default()).expect_err("garbage");
+    let error = PolicyModule::from_bytes(b"not wasm at all", SandboxLimits::default())
+        .expect_err("garbage");
     assert!(
         error.to_string().contains("invalid policy module"),
         "{error}"
@@ -109,8 +117,8 @@ fn garbage_is_not_a_module() {
 
 #[test]
 fn the_default_module_reaches_nothing_outside_the_sandbox() {
-    let imports =
-        tollgate::engine::component_imports(tollgate::engine::DEFAULT_MODULE).expect("inspect");
+    let imports = tollgate_host::module::component_imports(tollgate_host::module::DEFAULT_MODULE)
+        .expect("inspect");
     assert!(
         imports
             .iter()
@@ -130,12 +138,13 @@ fn the_default_module_reaches_nothing_outside_the_sandbox() {
 
 #[test]
 fn precompiled_modules_load_and_decide_like_the_component() {
-    let cwasm = tollgate::engine::precompile(tollgate::engine::DEFAULT_MODULE).expect("precompile");
-    let engine = PolicyEngine::from_bytes(&cwasm, Limits::default()).expect("cwasm loads");
+    let cwasm = tollgate_host::module::precompile(tollgate_host::module::DEFAULT_MODULE)
+        .expect("precompile");
+    let engine = PolicyModule::from_bytes(&cwasm, SandboxLimits::default()).expect("cwasm loads");
     let authorizer = Authorizer::new(engine.clone(), "", &ConfigBase::Embedded(vec![]), "empty");
     // The default module refuses an empty policy with a config error naming the field.
     match authorizer {
-        Err(tollgate::SetupError::Config { field, .. }) => assert_eq!(field, "issuer"),
+        Err(tollgate_host::AuthorizerError::Config { field, .. }) => assert_eq!(field, "issuer"),
         other => panic!("expected a config error, got {other:?}"),
     }
     // And decides like the component: allow, and a deny with its reason.
@@ -178,10 +187,10 @@ fn the_host_observes_the_modules_key_lookup_misses() {
     }
     assert_eq!(
         misses,
-        vec![tollgate::KeyMiss {
+        vec![tollgate_host::KeyMiss {
             issuer: "https://i.example".into(),
             kid: Some("rotated-in".into()),
-            error: tollgate::model::LookupError::UnknownKey,
+            error: tollgate_host::model::LookupError::UnknownKey,
         }]
     );
     // A hit records nothing.

@@ -8,7 +8,7 @@
 //! - a `valid` vector must pass parsing, the header checks, key selection and
 //!   signature verification, so its decision is a deny from the claims stage
 //!   (the payloads are not JWT claims: `invalid-claims`). Its signature is
-//!   also verified directly with `tollgate_keys::VerificationKey`;
+//!   also verified directly with `tollgate_keys::NativeKey`;
 //! - an `invalid` vector must never be allowed, never be an error, and be
 //!   refused before the claims stage (parsing, header, key or signature).
 //!
@@ -22,12 +22,20 @@
 //! `invalid` vectors that are byte-identical to a `valid` one are expected to
 //! be decided like it.
 
+// Tests: a failed expectation is a panic, and fixtures are indexed directly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
-use tollgate::model::{Algorithm, Decision, DenyReason, Request, TokenSource};
-use tollgate_keys::VerificationKey;
+use tollgate_host::model::{Algorithm, Decision, DenyReason, Request, TokenSource};
+use tollgate_keys::NativeKey;
 use tollgate_tests::{
     ScratchDir, b64url_decode, bearer_request, data_dir, dir_authorizer, is_claims_stage,
     try_authorizer,
@@ -42,7 +50,7 @@ const ISSUER: &str = "https://wycheproof.example";
 /// `valid` vectors tollgate refuses on purpose: Wycheproof's reference
 /// decoder skips characters outside the base64url alphabet (the MAC is over
 /// the text without the inserted `?`), while tollgate refuses any token
-/// holding such a character (`malformed`, see `guest/src/token.rs`). Their
+/// holding such a character (`malformed`, see `policy/src/token.rs`). Their
 /// signature is checked directly over the input without the `?`.
 const VALID_NEEDS_LENIENT_BASE64: [(u64, &str); 2] = [
     (372, "InvalidCharacterInsertedInHeader"),
@@ -117,7 +125,7 @@ fn token_text(jws: &Value) -> String {
 struct Group {
     jwk: Value,
     symmetric: bool,
-    authorizer: tollgate::Authorizer,
+    authorizer: tollgate_host::Authorizer,
     /// Why loading the key from disk failed (then `authorizer` got the JWK
     /// Set in memory, where an unusable key is skipped, not fatal).
     setup_refused: Option<String>,
@@ -166,7 +174,7 @@ fn build_group(index: usize, group: &Value) -> Group {
     }
     let (authorizer, setup_refused) = match dir_authorizer(&policy, &dir.0) {
         Ok(a) => (a, None),
-        Err(tollgate::SetupError::Keys { source, .. }) if !symmetric => {
+        Err(tollgate_host::AuthorizerError::Keys { source, .. }) if !symmetric => {
             // A JWK Set file without a usable key is a setup error; served
             // from memory the key is skipped and lookups find nothing.
             let jwks = json!({ "keys": [jwk.clone()] }).to_string();
@@ -187,14 +195,14 @@ fn build_group(index: usize, group: &Value) -> Group {
 }
 
 /// The key as tollgate would load it, for direct verification.
-fn verification_key(group: &Group) -> VerificationKey {
+fn verification_key(group: &Group) -> NativeKey {
     if group.symmetric {
         let secret = b64url_decode(group.jwk["k"].as_str().expect("k")).expect("k is base64url");
         let alg = Algorithm::from_name(group.jwk["alg"].as_str().expect("alg")).expect("HS alg");
-        VerificationKey::from_secret(&secret, group.jwk["kid"].as_str().map(String::from), alg)
+        NativeKey::from_secret(&secret, group.jwk["kid"].as_str().map(String::from), alg)
             .expect("secret")
     } else {
-        VerificationKey::from_jwk(&group.jwk).expect("valid vectors have usable keys")
+        NativeKey::from_jwk(&group.jwk).expect("valid vectors have usable keys")
     }
 }
 

@@ -1,24 +1,28 @@
-//! Tollgate's default policy module.
-//!
-//! All JWT verification and authorization logic lives here as plain Rust that
-//! compiles natively (and is unit-tested natively) and for `wasm32-wasip2`,
-//! where [`component`] exports it through the `tollgate:authorizer` WIT world.
-//! The module does no I/O and no signature math: it asks the host's
-//! [`KeyRing`] for keys and for verification.
+//! Tollgate's default policy module: [`tollgate_policy`] exported as a
+//! WebAssembly component through [`tollgate_sdk`]. All logic lives in
+//! `policy/`; this crate only names it.
 
-pub mod config;
-/// The types shared with the host (re-exported from `tollgate-model`).
-pub use tollgate_model as model;
+// The export glue `tollgate_sdk::export!` generates defines `extern "C"`
+// entry points with `#[unsafe(export_name)]`.
+#![allow(unsafe_code)]
 
-mod authorize;
-mod claims;
-mod token;
+use tollgate_policy::Policy;
+use tollgate_policy::model::{ConfigError, Decision, KeyRing, Manifest, Request};
 
-#[cfg(test)]
-mod test_support;
+/// The default module: a parsed policy document.
+pub struct DefaultModule(Policy);
 
-pub use config::{IssuerPolicy, Limits, Policy, SecretPolicy, TokenUse};
-pub use model::*;
+impl tollgate_sdk::Module for DefaultModule {
+    fn configure(config: &str) -> Result<(Self, Manifest), ConfigError> {
+        let policy = Policy::from_toml(config)?;
+        let manifest = policy.manifest();
+        Ok((DefaultModule(policy), manifest))
+    }
+
+    fn authorize<K: KeyRing>(&self, request: &Request, keys: &K) -> Decision {
+        self.0.authorize(request, keys)
+    }
+}
 
 #[cfg(target_arch = "wasm32")]
-mod component;
+tollgate_sdk::export!(DefaultModule);

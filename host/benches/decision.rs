@@ -6,13 +6,21 @@
 //! Figures are medians of batches; compare ratios within one run (the
 //! machines are noisy), not absolute times across runs.
 
+// Tests: a failed expectation is a panic, and fixtures are indexed directly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tollgate::model::{Decision, Request, TokenSource};
-use tollgate::{Authorizer, ConfigBase, Limits, PolicyEngine, engine};
+use tollgate_host::model::{Decision, Request, TokenSource};
+use tollgate_host::{Authorizer, ConfigBase, PolicyModule, SandboxLimits, module};
 use tollgate_keys::mint::SigningKey;
 use tollgate_keys::{Algorithm, KeySet};
 
@@ -52,7 +60,7 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (batches, per_batch) = if full { (15, 400) } else { (3, 20) };
     let dir = scratch();
-    let engine = PolicyEngine::default_module(Limits::default()).expect("module compiles");
+    let engine = PolicyModule::default_module(SandboxLimits::default()).expect("module compiles");
 
     println!(
         "tollgate decision benchmark ({} mode)",
@@ -104,7 +112,7 @@ fn main() {
         let verifier = if alg.is_symmetric() {
             let secret = base64_url(key.public_jwk()["k"].as_str().expect("k"));
             std::sync::Arc::new(
-                tollgate_keys::VerificationKey::from_secret(&secret, Some("bench-1".into()), alg)
+                tollgate_keys::NativeKey::from_secret(&secret, Some("bench-1".into()), alg)
                     .expect("secret"),
             )
         } else {
@@ -154,13 +162,13 @@ fn main() {
         );
     }
 
-    let wasm = engine::DEFAULT_MODULE;
+    let wasm = module::DEFAULT_MODULE;
     let compile = median_per_call(3, 1, || {
-        black_box(PolicyEngine::from_bytes(wasm, Limits::default()).expect("compile"));
+        black_box(PolicyModule::from_bytes(wasm, SandboxLimits::default()).expect("compile"));
     });
-    let cwasm = engine::precompile(wasm).expect("precompile");
+    let cwasm = module::precompile(wasm).expect("precompile");
     let load = median_per_call(if full { 15 } else { 3 }, 1, || {
-        black_box(PolicyEngine::from_bytes(&cwasm, Limits::default()).expect("load"));
+        black_box(PolicyModule::from_bytes(&cwasm, SandboxLimits::default()).expect("load"));
     });
     println!();
     println!(

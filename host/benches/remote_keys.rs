@@ -6,14 +6,22 @@
 //! The key server is a real HTTP server on 127.0.0.1 (`tollgate_jwks::testing`).
 //! Figures are medians of batches; compare within one run.
 
+// Tests: a failed expectation is a panic, and fixtures are indexed directly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tollgate::jwks::testing::{Behaviour, TestServer};
-use tollgate::jwks::{RefreshMode, Settings};
-use tollgate::model::{Decision, Request, TokenSource};
-use tollgate::{ConfigBase, Gate, Limits, PolicyEngine};
+use tollgate_host::jwks::testing::{Behaviour, TestServer};
+use tollgate_host::jwks::{KeyFetchSettings, RefreshMode};
+use tollgate_host::model::{Decision, Request, TokenSource};
+use tollgate_host::{ConfigBase, Gate, PolicyModule, SandboxLimits};
 use tollgate_keys::Algorithm;
 use tollgate_keys::mint::SigningKey;
 
@@ -83,14 +91,14 @@ async fn run(full: bool, batches: usize, per_batch: usize) {
         "[[issuer]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{}\"\naudiences = [\"bench\"]\nalgorithms = [\"ES256\"]\n",
         server.url("/jwks")
     );
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         penalty_window: Duration::from_millis(50),
         // Long enough that the slow server keeps the refresh open all along.
         request_timeout: Duration::from_secs(120),
         mode: RefreshMode::Background,
-        ..Settings::default()
+        ..KeyFetchSettings::default()
     };
-    let engine = PolicyEngine::default_module(Limits::default()).expect("module compiles");
+    let engine = PolicyModule::default_module(SandboxLimits::default()).expect("module compiles");
     let gate = Arc::new(
         Gate::new(
             engine,
@@ -102,7 +110,7 @@ async fn run(full: bool, batches: usize, per_batch: usize) {
         .await
         .expect("gate"),
     );
-    let now = tollgate::cli::unix_now();
+    let now = tollgate_host::clock::unix_now();
     let claims =
         json!({"iss": ISSUER, "sub": "bench", "aud": "bench", "iat": now, "exp": now + 3600});
     let token = key.sign_jwt(&claims, None).expect("token");

@@ -2,20 +2,20 @@
 //! instances. Front doors translate their requests into [`Request`]s and the
 //! [`Decision`]s back; the authorizer itself never decides.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use tollgate_jwks::{IssuerKeys, RemoteSource};
-use tollgate_keys::{KeySet, KeyStore, VerificationKey};
+use tollgate_keys::KeyStore;
 
-use crate::bindings::{self, KeyMiss};
-use crate::engine::{EngineError, Instance, PolicyEngine};
-use crate::model::{Decision, IssuerNeeds, KeySource, Manifest, Request, SecretSource};
+use crate::bindings::{KeyMiss, wit};
+use crate::key_sources::{ConfigBase, issuer_keys, read_config};
+use crate::model::{Decision, Manifest, Request};
+use crate::module::{Instance, ModuleError, PolicyModule};
 use crate::request_limits::RequestLimits;
 
 /// Failures to set up an authorizer (all before serving any request).
 #[derive(Debug, thiserror::Error)]
-pub enum SetupError {
+pub enum AuthorizerError {
     /// The policy document could not be read.
     #[error("cannot read policy config {path}: {source}")]
     ReadConfig {
@@ -36,11 +36,11 @@ pub enum SetupError {
     },
     /// The module could not be loaded or run.
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Engine(#[from] ModuleError),
     /// The module asked for remote keys, which the synchronous
     /// [`Authorizer::new`] does not fetch: use [`crate::Gate`].
     #[error(
-        "issuer {issuer}: remote key sources (jwks_uri, discovery) need the async host (tollgate::Gate), not Authorizer::new"
+        "issuer {issuer}: remote key sources (jwks_uri, discovery) need the async host (tollgate_host::Gate), not Authorizer::new"
     )]
     RemoteKeysUnsupported {
         /// The issuer.
@@ -57,7 +57,7 @@ pub enum SetupError {
     /// The remote key manager could not be set up (a refused URL, settings,
     /// the HTTP client).
     #[error(transparent)]
-    RemoteKeys(#[from] tollgate_jwks::SetupError),
+    RemoteKeys(#[from] tollgate_jwks::KeyManagerError),
     /// An issuer's keys could not be loaded.
     #[error("issuer {issuer}: {source}")]
     Keys {
@@ -70,7 +70,7 @@ pub enum SetupError {
 
 /// A policy module configured with one policy document, with its keys loaded.
 pub struct Authorizer {
-    engine: Arc<PolicyEngine>,
+    module: Arc<PolicyModule>,
     config: String,
     manifest: Manifest,
     keys: Arc<KeyStore>,
@@ -88,28 +88,31 @@ impl std::fmt::Debug for Authorizer {
 
 impl Authorizer {
     /// Read the policy document at `path` (relative key paths resolve against
-    /// its folder), configure `engine`'s module with it and load the keys.
+    /// its folder), configure `module` with it and load the keys.
     /// Local keys only: for `jwks_uri` / `discovery` use [`crate::Gate`].
-    pub fn from_config_file(engine: Arc<PolicyEngine>, path: &Path) -> Result<Self, SetupError> {
+    pub fn from_config_file(
+        module: Arc<PolicyModule>,
+        path: &Path,
+    ) -> Result<Self, AuthorizerError> {
         let (text, base, origin) = read_config(path)?;
-        Self::new(engine, &text, &base, &origin)
+        Self::new(module, &text, &base, &origin)
     }
 
-    /// Configure `engine`'s module with the policy document `config`; key
+    /// Configure `module` with the policy document `config`; key
     /// files are resolved against `base`; `origin` names the document in errors.
     /// Local keys only: a remote key source is
-    /// [`SetupError::RemoteKeysUnsupported`] (use [`crate::Gate`]).
+    /// [`AuthorizerError::RemoteKeysUnsupported`] (use [`crate::Gate`]).
     pub fn new(
-        engine: Arc<PolicyEngine>,
+        module: Arc<PolicyModule>,
         config: &str,
         base: &ConfigBase,
         origin: &str,
-    ) -> Result<Self, SetupError> {
-        let authorizer = Self::configure(engine, config, origin)?;
+    ) -> Result<Self, AuthorizerError> {
+        let authorizer = Self::configure(module, config, origin)?;
         for needs in &authorizer.manifest.issuers {
             let keys = issuer_keys(needs, base)?;
             if keys.remote.is_some() {
-                return Err(SetupError::RemoteKeysUnsupported {
+                return Err(AuthorizerError::RemoteKeysUnsupported {
                     issuer: needs.issuer.clone(),
                 });
             }
@@ -122,16 +125,16 @@ impl Authorizer {
     /// Configure the module with `config`, with an empty key store (the
     /// caller fills it).
     pub(crate) fn configure(
-        engine: Arc<PolicyEngine>,
+        module: Arc<PolicyModule>,
         config: &str,
         origin: &str,
-    ) -> Result<Self, SetupError> {
+    ) -> Result<Self, AuthorizerError> {
         let keys = Arc::new(KeyStore::new());
-        let mut instance = engine.instantiate(keys.clone())?;
+        let mut instance = module.instantiate(keys.clone())?;
         let manifest = match instance.configure(config)? {
-            Ok(manifest) => bindings::manifest_from_wit(manifest),
+            Ok(manifest) => manifest.into(),
             Err(e) => {
-                return Err(SetupError::Config {
+                return Err(AuthorizerError::Config {
                     origin: origin.to_string(),
                     field: e.field,
                     message: e.message,
@@ -139,7 +142,7 @@ impl Authorizer {
             }
         };
         Ok(Authorizer {
-            engine,
+            module,
             config: config.to_string(),
             manifest,
             keys,
@@ -194,10 +197,10 @@ impl Authorizer {
             Ok(instance) => instance,
             Err(e) => return (internal_error(&e), Vec::new()),
         };
-        match instance.authorize(&bindings::request_to_wit(request)) {
+        match instance.authorize(&wit::Request::from(request)) {
             Ok((decision, misses)) => {
                 self.checkin(instance);
-                let decision = bindings::decision_from_wit(decision);
+                let decision = Decision::from(decision);
                 log_decision(&decision);
                 (decision, misses)
             }
@@ -208,16 +211,16 @@ impl Authorizer {
         }
     }
 
-    fn checkout(&self) -> Result<Instance, EngineError> {
+    fn checkout(&self) -> Result<Instance, ModuleError> {
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         if let Some(instance) = pooled {
             return Ok(instance);
         }
-        let mut instance = self.engine.instantiate(self.keys.clone())?;
+        let mut instance = self.module.instantiate(self.keys.clone())?;
         match instance.configure(&self.config)? {
             Ok(_) => Ok(instance),
             // It accepted the same document before: a changed answer is a module fault.
-            Err(e) => Err(EngineError::Trap(wasmtime::Error::msg(format!(
+            Err(e) => Err(ModuleError::Trap(wasmtime::Error::msg(format!(
                 "module refused a config it accepted before: `{}`: {}",
                 e.field, e.message
             )))),
@@ -247,119 +250,10 @@ fn log_decision(decision: &Decision) {
     }
 }
 
-fn internal_error(error: &EngineError) -> Decision {
+fn internal_error(error: &ModuleError) -> Decision {
     tracing::error!(error = %error, "policy module failed; answering internal-error");
     Decision::Error {
         reason: "internal-error".into(),
         message: error.to_string(),
     }
-}
-
-/// Where the files a policy document names are found.
-#[derive(Debug, Clone)]
-pub enum ConfigBase {
-    /// On disk, relative to this folder (the config file's folder).
-    Dir(PathBuf),
-    /// Built into the binary (the demo): (name, contents) pairs. Secrets
-    /// can only come from `env:NAME` here.
-    Embedded(Vec<(String, String)>),
-}
-
-impl ConfigBase {
-    fn jwks(&self, path: &str) -> Result<KeySet, tollgate_keys::KeyError> {
-        match self {
-            ConfigBase::Dir(dir) => tollgate_keys::load_jwks_file(&dir.join(path)),
-            ConfigBase::Embedded(files) => match files.iter().find(|(name, _)| name == path) {
-                Some((_, text)) => KeySet::from_jwks_json(text).map(|(set, _skipped)| set),
-                None => Err(not_embedded("JWK Set", path)),
-            },
-        }
-    }
-
-    fn secret(&self, location: &str, encoding: &str) -> Result<Vec<u8>, tollgate_keys::KeyError> {
-        match self {
-            ConfigBase::Dir(dir) => tollgate_keys::load_secret(location, encoding, dir),
-            // Only `env:NAME`: a built-in policy reads no files.
-            ConfigBase::Embedded(_) if location.starts_with("env:") => {
-                tollgate_keys::load_secret(location, encoding, Path::new("."))
-            }
-            ConfigBase::Embedded(_) => Err(not_embedded("secret", location)),
-        }
-    }
-}
-
-/// A file a built-in policy names but does not carry.
-fn not_embedded(what: &'static str, path: &str) -> tollgate_keys::KeyError {
-    tollgate_keys::KeyError::ReadFile {
-        what,
-        path: PathBuf::from(path),
-        source: std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "not among the files built into this policy (use env:NAME for secrets)",
-        ),
-    }
-}
-
-/// Read a policy document: its text, the folder its key paths resolve
-/// against, and its name for errors.
-pub(crate) fn read_config(path: &Path) -> Result<(String, ConfigBase, String), SetupError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SetupError::ReadConfig {
-        path: path.display().to_string(),
-        source,
-    })?;
-    let base = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    Ok((text, ConfigBase::Dir(base), path.display().to_string()))
-}
-
-/// One issuer's keys as the manifest asks: local key sources (JWK Set files,
-/// secrets) loaded now, and its remote source (at most one), not fetched.
-pub(crate) fn issuer_keys(
-    needs: &IssuerNeeds,
-    base: &ConfigBase,
-) -> Result<IssuerKeys, SetupError> {
-    let mut local = KeySet::default();
-    let mut remote = None;
-    for source in &needs.key_sources {
-        let loaded = match source {
-            KeySource::JwksFile(path) => base.jwks(path),
-            KeySource::JwksUri(url) | KeySource::Discovery(url) => {
-                if remote.is_some() {
-                    return Err(SetupError::MultipleRemoteSources {
-                        issuer: needs.issuer.clone(),
-                    });
-                }
-                remote = Some(match source {
-                    KeySource::Discovery(_) => RemoteSource::Discovery(url.clone()),
-                    _ => RemoteSource::JwksUri(url.clone()),
-                });
-                continue;
-            }
-            KeySource::Secret(SecretSource {
-                kid,
-                location,
-                encoding,
-                algorithm,
-            }) => base.secret(location, encoding).and_then(|secret| {
-                VerificationKey::from_secret(&secret, kid.clone(), *algorithm)
-                    .map(|key| KeySet::new(vec![Arc::new(key)]))
-            }),
-        };
-        match loaded {
-            Ok(keys) => local.merge(keys),
-            Err(source) => {
-                return Err(SetupError::Keys {
-                    issuer: needs.issuer.clone(),
-                    source,
-                });
-            }
-        }
-    }
-    Ok(IssuerKeys {
-        issuer: needs.issuer.clone(),
-        local,
-        remote,
-    })
 }

@@ -5,11 +5,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tollgate_jwks::{KeyManager, Settings};
+use tollgate_jwks::{KeyFetchSettings, KeyManager};
 
-use crate::authorizer::{self, Authorizer, ConfigBase, SetupError};
-use crate::engine::PolicyEngine;
+use crate::authorizer::{Authorizer, AuthorizerError};
+use crate::key_sources::{ConfigBase, issuer_keys, read_config};
 use crate::model::{Decision, Deny, DenyReason, Request};
+use crate::module::PolicyModule;
 
 /// A configured policy module with its keys kept fresh.
 ///
@@ -37,15 +38,15 @@ impl Gate {
     /// Read the policy document at `path` (relative key paths resolve against
     /// its folder) and set up as [`Gate::new`] does.
     pub async fn from_config_file(
-        engine: Arc<PolicyEngine>,
+        module: Arc<PolicyModule>,
         path: &Path,
-        settings: Settings,
-    ) -> Result<Gate, SetupError> {
-        let (text, base, origin) = authorizer::read_config(path)?;
-        Gate::new(engine, &text, &base, &origin, settings).await
+        settings: KeyFetchSettings,
+    ) -> Result<Gate, AuthorizerError> {
+        let (text, base, origin) = read_config(path)?;
+        Gate::new(module, &text, &base, &origin, settings).await
     }
 
-    /// Configure `engine`'s module with the policy document `config` (key
+    /// Configure `module` with the policy document `config` (key
     /// files resolved against `base`, `origin` naming it in errors), load the
     /// local keys, prefetch the remote ones and, in background mode, start
     /// their refresh tasks.
@@ -54,18 +55,18 @@ impl Gate {
     /// error. A failed prefetch is not: it is logged, and the issuer answers
     /// `keys-unavailable` (503) until a fetch succeeds.
     pub async fn new(
-        engine: Arc<PolicyEngine>,
+        module: Arc<PolicyModule>,
         config: &str,
         base: &ConfigBase,
         origin: &str,
-        settings: Settings,
-    ) -> Result<Gate, SetupError> {
-        let authorizer = Authorizer::configure(engine, config, origin)?;
+        settings: KeyFetchSettings,
+    ) -> Result<Gate, AuthorizerError> {
+        let authorizer = Authorizer::configure(module, config, origin)?;
         let issuers = authorizer
             .manifest()
             .issuers
             .iter()
-            .map(|needs| authorizer::issuer_keys(needs, base))
+            .map(|needs| issuer_keys(needs, base))
             .collect::<Result<Vec<_>, _>>()?;
         let keys = KeyManager::start(authorizer.keys().clone(), issuers, settings).await?;
         Ok(Gate { authorizer, keys })

@@ -1,28 +1,38 @@
-//! Tollgate's host: a thin wasmtime runner for policy modules.
+//! Tollgate's host: a thin wasmtime runner for policy modules. It holds I/O
+//! and signature math; the module decides; front doors (`doors/`) translate.
 //!
-//! - [`engine`]: compile, precompile and sandbox the module (deadline, memory cap);
-//! - [`Authorizer`]: one configured module with its keys and warm instances;
-//! - [`RequestLimits`]: sizes checked before a request reaches the module;
+//! - [`runtime`]: the process's one wasmtime engine and epoch ticker;
+//! - [`module`]: a policy module loaded (compiled, or a precompiled `.cwasm`),
+//!   its sandbox limits, precompiling, the WIT versions this host runs;
+//! - [`Authorizer`]: one module configured with one policy document, with
+//!   its keys and warm instances;
+//! - [`key_sources`]: where an issuer's keys come from (local files and
+//!   secrets loaded here; remote sources handed to `tollgate-jwks`);
 //! - [`Gate`]: the async entry point for front doors: an authorizer whose
 //!   keys (local, `jwks_uri`, OIDC discovery) are fetched and kept fresh;
-//! - [`cli`]: the `tollgate` command line, including the demo.
+//! - [`RequestLimits`]: sizes checked before a request reaches the module;
+//! - [`logging`]: the log allowlist every binary installs.
 //!
-//! The host holds I/O and signature math; the module decides.
+//! The `compiler` feature (on by default) brings wasmtime's Cranelift
+//! compiler: without it (a lean Lambda build) only precompiled modules load.
 
 pub mod authorizer;
 mod bindings;
-pub mod cli;
-pub mod demo;
-pub mod engine;
+pub mod clock;
 pub mod gate;
+pub mod key_sources;
 pub mod logging;
+pub mod module;
 pub mod request_limits;
+pub mod runtime;
 
-pub use authorizer::{Authorizer, ConfigBase, SetupError};
+pub use authorizer::{Authorizer, AuthorizerError};
 pub use bindings::KeyMiss;
-pub use engine::{Limits, PolicyEngine};
 pub use gate::Gate;
+pub use key_sources::ConfigBase;
+pub use module::{ModuleError, PolicyModule, SandboxLimits};
 pub use request_limits::RequestLimits;
+pub use runtime::Runtime;
 /// Remote keys: settings, refresh modes, the key manager (`tollgate-jwks`).
 pub use tollgate_jwks as jwks;
 /// The request, decision and manifest types shared with the policy module.

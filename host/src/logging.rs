@@ -19,8 +19,9 @@ pub const LOG_ENV: &str = "TOLLGATE_LOG";
 
 /// Targets (module paths) that may log at every level: tollgate's own
 /// crates, which never log a token or a secret.
-pub const OWN_TARGETS: [&str; 6] = [
+pub const OWN_TARGETS: [&str; 7] = [
     "tollgate",
+    "tollgate_host",
     "tollgate_lambda",
     "bootstrap",
     "tollgate_jwks",

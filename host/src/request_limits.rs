@@ -73,7 +73,6 @@ impl RequestLimits {
         for text in [&request.method, &request.path]
             .into_iter()
             .chain(request.source_ip.as_ref())
-            .chain(request.method_arn.as_ref())
         {
             total = total.saturating_add(text.len());
         }

@@ -6,7 +6,7 @@ use crate::url::UrlError;
 
 /// The key manager could not be set up (before any fetch).
 #[derive(Debug, thiserror::Error)]
-pub enum SetupError {
+pub enum KeyManagerError {
     /// An issuer's key source URL is not acceptable.
     #[error("issuer {issuer}: {source}")]
     Url {

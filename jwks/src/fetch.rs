@@ -5,9 +5,9 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH};
 use reqwest::redirect;
 
-use crate::settings::{Settings, parse_max_age};
+use crate::settings::{KeyFetchSettings, parse_max_age};
 use crate::url::RemoteUrl;
-use crate::{FetchError, SetupError};
+use crate::{FetchError, KeyManagerError};
 
 /// A successful response: the body and its `Cache-Control` lifetime.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ pub(crate) struct Fetcher {
 }
 
 impl Fetcher {
-    pub(crate) fn new(settings: &Settings) -> Result<Fetcher, SetupError> {
+    pub(crate) fn new(settings: &KeyFetchSettings) -> Result<Fetcher, KeyManagerError> {
         let max_redirects = settings.max_redirects;
         let policy = redirect::Policy::custom(move |attempt| {
             let (from, hops) = match attempt.previous().first() {
@@ -63,7 +63,7 @@ impl Fetcher {
         }
         let client = builder
             .build()
-            .map_err(|e| SetupError::Client(error_chain(&e)))?;
+            .map_err(|e| KeyManagerError::Client(error_chain(&e)))?;
         Ok(Fetcher {
             client,
             connect_timeout: settings.connect_timeout,

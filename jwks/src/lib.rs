@@ -9,12 +9,10 @@
 //!   prefetch at start, TTL from `Cache-Control` within bounds, background or
 //!   inline (Lambda) refresh, one refetch on an unknown `kid` behind a
 //!   per-URL penalty box, single flight, stale serving during outages.
-//! - [`Settings`]: every limit, with documented defaults.
+//! - [`KeyFetchSettings`]: every limit, with documented defaults.
 //! - [`RemoteUrl`]: `https://`, or `http://` on loopback only.
 //! - `testing` (feature `test-server`): a real HTTP server on 127.0.0.1 for
 //!   tests and benchmarks.
-
-#![warn(missing_docs)]
 
 mod error;
 mod fetch;
@@ -25,12 +23,12 @@ mod slot;
 pub mod testing;
 mod url;
 
-pub use error::{FetchError, SetupError};
+pub use error::{FetchError, KeyManagerError};
 pub use manager::{IssuerKeys, IssuerStatus, KeyManager, RemoteSource};
 pub use settings::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_INLINE_BUDGET, DEFAULT_MAX_BACKOFF, DEFAULT_MAX_REDIRECTS,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_STALE, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL,
-    DEFAULT_PENALTY_WINDOW, DEFAULT_REQUEST_TIMEOUT, ENV_VARS, EnvVar, RefreshMode, Settings,
-    parse_max_age,
+    DEFAULT_PENALTY_WINDOW, DEFAULT_REQUEST_TIMEOUT, ENV_VARS, EnvVar, KeyFetchSettings,
+    RefreshMode, parse_max_age,
 };
 pub use url::{RemoteUrl, UrlError};

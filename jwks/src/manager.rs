@@ -13,10 +13,10 @@ use tokio::task::AbortHandle;
 use tollgate_keys::{KeySet, KeyStore, LookupError};
 
 use crate::fetch::Fetcher;
-use crate::settings::{RefreshMode, Settings};
+use crate::settings::{KeyFetchSettings, RefreshMode};
 use crate::slot::{Attempt, Shared, Slot, SlotView};
 use crate::url::RemoteUrl;
-use crate::{FetchError, SetupError};
+use crate::{FetchError, KeyManagerError};
 
 /// Where an issuer's remote keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,8 +162,8 @@ impl KeyManager {
     pub async fn start(
         store: Arc<KeyStore>,
         issuers: Vec<IssuerKeys>,
-        settings: Settings,
-    ) -> Result<KeyManager, SetupError> {
+        settings: KeyFetchSettings,
+    ) -> Result<KeyManager, KeyManagerError> {
         let manager = KeyManager::new(store, issuers, settings)?;
         manager.prefetch().await;
         manager.spawn_background()?;
@@ -176,8 +176,8 @@ impl KeyManager {
     pub fn new(
         store: Arc<KeyStore>,
         issuers: Vec<IssuerKeys>,
-        settings: Settings,
-    ) -> Result<KeyManager, SetupError> {
+        settings: KeyFetchSettings,
+    ) -> Result<KeyManager, KeyManagerError> {
         settings.validate()?;
         let fetcher = Fetcher::new(&settings)?;
         let shared = Arc::new(Shared {
@@ -189,9 +189,9 @@ impl KeyManager {
         let mut built: Vec<Issuer> = Vec::with_capacity(issuers.len());
         for spec in issuers {
             if built.iter().any(|i| i.name == spec.issuer) {
-                return Err(SetupError::DuplicateIssuer(spec.issuer));
+                return Err(KeyManagerError::DuplicateIssuer(spec.issuer));
             }
-            let url_error = |source| SetupError::Url {
+            let url_error = |source| KeyManagerError::Url {
                 issuer: spec.issuer.clone(),
                 source,
             };
@@ -263,7 +263,7 @@ impl KeyManager {
     /// In [`RefreshMode::Background`], spawn one refresh task per remote
     /// issuer on the current tokio runtime (a second call does nothing). In
     /// inline mode, do nothing.
-    pub fn spawn_background(&self) -> Result<(), SetupError> {
+    pub fn spawn_background(&self) -> Result<(), KeyManagerError> {
         if self.inner.shared.settings.mode != RefreshMode::Background {
             return Ok(());
         }
@@ -271,7 +271,8 @@ impl KeyManager {
         if !tasks.is_empty() {
             return Ok(());
         }
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| SetupError::NoRuntime)?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| KeyManagerError::NoRuntime)?;
         for (index, issuer) in self.inner.issuers.iter().enumerate() {
             if issuer.remote.is_some() {
                 let weak = Arc::downgrade(&self.inner);
@@ -435,7 +436,7 @@ impl KeyManager {
     }
 
     /// The settings in force.
-    pub fn settings(&self) -> &Settings {
+    pub fn settings(&self) -> &KeyFetchSettings {
         &self.inner.shared.settings
     }
 

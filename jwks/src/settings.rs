@@ -2,37 +2,37 @@
 
 use std::time::Duration;
 
-use crate::SetupError;
+use crate::KeyManagerError;
 
-/// Default for [`Settings::connect_timeout`]: 2 s.
+/// Default for [`KeyFetchSettings::connect_timeout`]: 2 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Default for [`Settings::request_timeout`]: 5 s.
+/// Default for [`KeyFetchSettings::request_timeout`]: 5 s.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default for [`Settings::max_response_bytes`]: 1 MiB.
+/// Default for [`KeyFetchSettings::max_response_bytes`]: 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
-/// Default for [`Settings::min_ttl`]: 5 minutes.
+/// Default for [`KeyFetchSettings::min_ttl`]: 5 minutes.
 pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(5 * 60);
-/// Default for [`Settings::max_ttl`]: 24 hours.
+/// Default for [`KeyFetchSettings::max_ttl`]: 24 hours.
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-/// Default for [`Settings::penalty_window`]: 10 s (as `aws-jwt-verify`).
+/// Default for [`KeyFetchSettings::penalty_window`]: 10 s (as `aws-jwt-verify`).
 pub const DEFAULT_PENALTY_WINDOW: Duration = Duration::from_secs(10);
-/// Default for [`Settings::max_stale`]: 1 hour.
+/// Default for [`KeyFetchSettings::max_stale`]: 1 hour.
 pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(60 * 60);
-/// Default for [`Settings::max_backoff`]: 5 minutes.
+/// Default for [`KeyFetchSettings::max_backoff`]: 5 minutes.
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
-/// Default for [`Settings::max_redirects`]: 5.
+/// Default for [`KeyFetchSettings::max_redirects`]: 5.
 pub const DEFAULT_MAX_REDIRECTS: usize = 5;
 /// Default budget of [`RefreshMode::Inline`]: 300 ms.
 pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_millis(300);
 
-/// One `TOLLGATE_JWKS_*` environment variable read by [`Settings::with_env`].
+/// One `TOLLGATE_JWKS_*` environment variable read by [`KeyFetchSettings::with_env`].
 #[derive(Debug, Clone, Copy)]
 pub struct EnvVar {
     /// The variable's name.
     pub name: &'static str,
     /// The unit of its whole-number value (`milliseconds`, `seconds`, `bytes`).
     pub unit: &'static str,
-    set: fn(&mut Settings, u64),
+    set: fn(&mut KeyFetchSettings, u64),
 }
 
 const fn millis(n: u64) -> Duration {
@@ -43,7 +43,7 @@ const fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// The environment variables [`Settings::with_env`] reads, one per setting,
+/// The environment variables [`KeyFetchSettings::with_env`] reads, one per setting,
 /// for front doors configured through their environment (AWS Lambda, the
 /// CLI). `TOLLGATE_JWKS_INLINE_BUDGET_MS` only applies in
 /// [`RefreshMode::Inline`].
@@ -128,10 +128,10 @@ impl RefreshMode {
 
 /// How remote key sets are fetched, cached and refreshed.
 ///
-/// `Settings::default()` gives the documented defaults (server mode);
-/// [`Settings::lambda`] the same with [`RefreshMode::lambda`].
+/// `KeyFetchSettings::default()` gives the documented defaults (server mode);
+/// [`KeyFetchSettings::lambda`] the same with [`RefreshMode::lambda`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub struct KeyFetchSettings {
     /// Longest wait for a TCP (and TLS) connection (default 2 s).
     pub connect_timeout: Duration,
     /// Longest a whole fetch may take, headers and body included (default 5 s).
@@ -162,9 +162,9 @@ pub struct Settings {
     pub mode: RefreshMode,
 }
 
-impl Default for Settings {
+impl Default for KeyFetchSettings {
     fn default() -> Self {
-        Settings {
+        KeyFetchSettings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
@@ -179,12 +179,12 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
+impl KeyFetchSettings {
     /// The defaults with [`RefreshMode::lambda`] (inline refresh, 300 ms budget).
     pub fn lambda() -> Self {
-        Settings {
+        KeyFetchSettings {
             mode: RefreshMode::lambda(),
-            ..Settings::default()
+            ..KeyFetchSettings::default()
         }
     }
 
@@ -193,14 +193,17 @@ impl Settings {
     /// then validated. An unset or empty variable keeps the current value; a
     /// value that is not a whole number in range is an error naming the
     /// variable and what to write.
-    pub fn with_env(mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SetupError> {
+    pub fn with_env(
+        mut self,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, KeyManagerError> {
         for var in ENV_VARS {
             let Some(raw) = get(var.name) else { continue };
             let value = raw.trim();
             if value.is_empty() {
                 continue;
             }
-            let number: u64 = value.parse().map_err(|_| SetupError::Settings {
+            let number: u64 = value.parse().map_err(|_| KeyManagerError::Settings {
                 field: var.name,
                 reason: format!("is {raw:?}; write a whole number of {}", var.unit),
             })?;
@@ -211,8 +214,9 @@ impl Settings {
     }
 
     /// Check that the values make sense together.
-    pub fn validate(&self) -> Result<(), SetupError> {
-        let bad = |field: &'static str, reason: String| Err(SetupError::Settings { field, reason });
+    pub fn validate(&self) -> Result<(), KeyManagerError> {
+        let bad =
+            |field: &'static str, reason: String| Err(KeyManagerError::Settings { field, reason });
         if self.connect_timeout.is_zero() {
             return bad("connect_timeout", "must be greater than zero".into());
         }
@@ -300,7 +304,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_documented_ones() {
-        let s = Settings::default();
+        let s = KeyFetchSettings::default();
         assert_eq!(s.connect_timeout, Duration::from_secs(2));
         assert_eq!(s.request_timeout, Duration::from_secs(5));
         assert_eq!(s.max_response_bytes, 1 << 20);
@@ -310,18 +314,18 @@ mod tests {
         assert_eq!(s.max_stale, Duration::from_secs(3600));
         assert_eq!(s.mode, RefreshMode::Background);
         assert_eq!(
-            Settings::lambda().mode,
+            KeyFetchSettings::lambda().mode,
             RefreshMode::Inline {
                 budget: Duration::from_millis(300)
             }
         );
         s.validate().unwrap();
-        Settings::lambda().validate().unwrap();
+        KeyFetchSettings::lambda().validate().unwrap();
     }
 
     #[test]
     fn ttl_is_clamped() {
-        let s = Settings::default();
+        let s = KeyFetchSettings::default();
         assert_eq!(s.ttl(None), s.min_ttl);
         assert_eq!(s.ttl(Some(Duration::ZERO)), s.min_ttl);
         assert_eq!(
@@ -361,10 +365,10 @@ mod tests {
         };
         // Nothing set: unchanged.
         assert_eq!(
-            Settings::lambda().with_env(&vars(&[])).unwrap(),
-            Settings::lambda()
+            KeyFetchSettings::lambda().with_env(&vars(&[])).unwrap(),
+            KeyFetchSettings::lambda()
         );
-        let s = Settings::lambda()
+        let s = KeyFetchSettings::lambda()
             .with_env(&vars(&[
                 ("TOLLGATE_JWKS_CONNECT_TIMEOUT_MS", "750"),
                 ("TOLLGATE_JWKS_REQUEST_TIMEOUT_MS", " 3000 "),
@@ -394,16 +398,18 @@ mod tests {
         );
         // Empty keeps the default.
         assert_eq!(
-            Settings::default()
+            KeyFetchSettings::default()
                 .with_env(&vars(&[("TOLLGATE_JWKS_MIN_TTL_S", " ")]))
                 .unwrap(),
-            Settings::default()
+            KeyFetchSettings::default()
         );
         // Not a number, negative, a unit suffix: the variable is named.
         for bad in ["5m", "-1", "1.5", "ten"] {
             let pairs: &'static [(&'static str, &'static str)] =
                 Box::leak(Box::new([("TOLLGATE_JWKS_MAX_STALE_S", bad)]));
-            let err = Settings::default().with_env(&vars(pairs)).unwrap_err();
+            let err = KeyFetchSettings::default()
+                .with_env(&vars(pairs))
+                .unwrap_err();
             let text = err.to_string();
             assert!(
                 text.contains("TOLLGATE_JWKS_MAX_STALE_S")
@@ -412,14 +418,14 @@ mod tests {
             );
         }
         // Numbers that make no sense together fail validation.
-        let err = Settings::default()
+        let err = KeyFetchSettings::default()
             .with_env(&vars(&[
                 ("TOLLGATE_JWKS_MIN_TTL_S", "7200"),
                 ("TOLLGATE_JWKS_MAX_TTL_S", "60"),
             ]))
             .unwrap_err();
         assert!(err.to_string().contains("min_ttl"), "{err}");
-        let err = Settings::default()
+        let err = KeyFetchSettings::default()
             .with_env(&vars(&[("TOLLGATE_JWKS_PENALTY_WINDOW_MS", "0")]))
             .unwrap_err();
         assert!(err.to_string().contains("penalty_window"), "{err}");
@@ -427,44 +433,44 @@ mod tests {
 
     #[test]
     fn backoff_grows_from_the_penalty_window() {
-        let s = Settings::default();
+        let s = KeyFetchSettings::default();
         assert_eq!(s.backoff(0), Duration::from_secs(10));
         assert_eq!(s.backoff(1), Duration::from_secs(10));
         assert_eq!(s.backoff(2), Duration::from_secs(20));
         assert_eq!(s.backoff(3), Duration::from_secs(40));
         assert_eq!(s.backoff(10), Duration::from_secs(300));
         assert_eq!(s.backoff(u32::MAX), Duration::from_secs(300));
-        let tiny_cap = Settings {
+        let tiny_cap = KeyFetchSettings {
             max_backoff: Duration::from_secs(1),
-            ..Settings::default()
+            ..KeyFetchSettings::default()
         };
         assert_eq!(tiny_cap.backoff(5), Duration::from_secs(10));
     }
 
     #[test]
     fn invalid_settings_are_refused() {
-        let e = Settings {
+        let e = KeyFetchSettings {
             min_ttl: Duration::from_secs(10),
             max_ttl: Duration::from_secs(5),
-            ..Settings::default()
+            ..KeyFetchSettings::default()
         }
         .validate()
         .unwrap_err();
         assert!(e.to_string().contains("min_ttl"), "{e}");
         assert!(
-            Settings {
+            KeyFetchSettings {
                 penalty_window: Duration::ZERO,
-                ..Settings::default()
+                ..KeyFetchSettings::default()
             }
             .validate()
             .is_err()
         );
         assert!(
-            Settings {
+            KeyFetchSettings {
                 mode: RefreshMode::Inline {
                     budget: Duration::ZERO
                 },
-                ..Settings::default()
+                ..KeyFetchSettings::default()
             }
             .validate()
             .is_err()

@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::settings::{RefreshMode, Settings};
+use crate::settings::{KeyFetchSettings, RefreshMode};
 use crate::url::RemoteUrl;
 use crate::{FetchError, fetch::Fetcher};
 
 /// What every slot shares: settings, the HTTP client, the clock origin.
 pub(crate) struct Shared {
-    pub(crate) settings: Settings,
+    pub(crate) settings: KeyFetchSettings,
     pub(crate) fetcher: Fetcher,
     /// Origin of the millisecond clock used for lock-free due times.
     pub(crate) epoch: Instant,

@@ -5,6 +5,14 @@
 //! It runs on its own thread and tokio runtime, so a test's own runtime (even
 //! a current-thread one) never starves it, and stops when dropped.
 
+// Tests: a failed expectation is a panic, and fixtures are indexed directly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -354,8 +362,8 @@ impl Body for Chunked {
 
 /// Settings for fast tests: a `window` penalty box (and backoff up to twice
 /// that), 500 ms timeouts, a fixed 60 s TTL and 60 s of stale serving.
-pub fn fast_settings(window: Duration) -> crate::Settings {
-    crate::Settings {
+pub fn fast_settings(window: Duration) -> crate::KeyFetchSettings {
+    crate::KeyFetchSettings {
         connect_timeout: Duration::from_millis(500),
         request_timeout: Duration::from_millis(500),
         min_ttl: Duration::from_secs(60),
@@ -363,7 +371,7 @@ pub fn fast_settings(window: Duration) -> crate::Settings {
         penalty_window: window,
         max_stale: Duration::from_secs(60),
         max_backoff: window * 2,
-        ..crate::Settings::default()
+        ..crate::KeyFetchSettings::default()
     }
 }
 

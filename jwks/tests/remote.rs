@@ -5,6 +5,14 @@
 //! Every wait is bounded by `tokio::time::timeout`; windows are a few hundred
 //! milliseconds so the whole file runs in seconds.
 
+// Tests: a failed expectation is a panic, and fixtures are indexed directly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,14 +20,15 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tollgate_jwks::testing::{Behaviour, TestServer};
 use tollgate_jwks::{
-    FetchError, IssuerKeys, KeyManager, RefreshMode, RemoteSource, Settings, SetupError,
+    FetchError, IssuerKeys, KeyFetchSettings, KeyManager, KeyManagerError, RefreshMode,
+    RemoteSource,
 };
-use tollgate_keys::{Algorithm, KeySet, KeyStore, LookupError, VerificationKey};
+use tollgate_keys::{Algorithm, KeySet, KeyStore, LookupError, NativeKey};
 
 const ISSUER: &str = "https://issuer.test";
 const WINDOW: Duration = Duration::from_millis(200);
 
-fn fast() -> Settings {
+fn fast() -> KeyFetchSettings {
     tollgate_jwks::testing::fast_settings(WINDOW)
 }
 
@@ -50,7 +59,10 @@ fn remote(url: String) -> Vec<IssuerKeys> {
     }]
 }
 
-async fn start(issuers: Vec<IssuerKeys>, settings: Settings) -> (Arc<KeyStore>, KeyManager) {
+async fn start(
+    issuers: Vec<IssuerKeys>,
+    settings: KeyFetchSettings,
+) -> (Arc<KeyStore>, KeyManager) {
     let store = Arc::new(KeyStore::new());
     let manager = within(
         Duration::from_secs(5),
@@ -183,7 +195,7 @@ async fn a_dropped_caller_does_not_end_the_single_flight() {
     let server = TestServer::start();
     let (a, b) = (key("a"), key("b"));
     server.set("/jwks", Behaviour::json(&jwks(&[&a])));
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         request_timeout: Duration::from_secs(3),
         ..fast()
     };
@@ -257,7 +269,7 @@ async fn outage_serves_stale_keys_and_recovers() {
     let server = TestServer::start();
     let (a, b) = (key("a"), key("b"));
     server.set("/jwks", Behaviour::json(&jwks(&[&a])));
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         min_ttl: Duration::from_millis(300),
         max_ttl: Duration::from_millis(300),
         penalty_window: Duration::from_millis(100),
@@ -312,7 +324,7 @@ async fn stale_keys_are_dropped_after_max_stale() {
     let server = TestServer::start();
     let a = key("a");
     server.set("/jwks", Behaviour::json(&jwks(&[&a])));
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         min_ttl: Duration::from_millis(200),
         max_ttl: Duration::from_millis(200),
         penalty_window: Duration::from_millis(100),
@@ -468,7 +480,7 @@ fn unresponsive_listener() -> (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_timeout_bounds_a_handshake_that_never_completes() {
     let (_listener, _held, addr) = unresponsive_listener();
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         connect_timeout: Duration::from_millis(200),
         request_timeout: Duration::from_secs(5),
         ..fast()
@@ -497,7 +509,7 @@ async fn connect_timeout_bounds_a_handshake_that_never_completes() {
 async fn hanging_server_is_bounded_by_the_request_timeout() {
     let server = TestServer::start();
     server.set("/jwks", Behaviour::Hang);
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         request_timeout: Duration::from_millis(300),
         ..fast()
     };
@@ -573,8 +585,8 @@ async fn cold_cache_with_a_down_server_is_unavailable_until_a_fetch_succeeds() {
 async fn local_keys_stay_when_the_remote_source_is_down() {
     let server = TestServer::start();
     server.set("/jwks", Behaviour::Status(500));
-    let secret = VerificationKey::from_secret(&[7u8; 32], Some("hs".into()), Algorithm::Hs256)
-        .expect("secret");
+    let secret =
+        NativeKey::from_secret(&[7u8; 32], Some("hs".into()), Algorithm::Hs256).expect("secret");
     let issuers = vec![IssuerKeys {
         issuer: ISSUER.into(),
         local: KeySet::new(vec![Arc::new(secret)]),
@@ -723,7 +735,7 @@ async fn cache_control_sets_the_lifetime_within_bounds() {
         Behaviour::json_cached(&jwks(&[&a]), "max-age=31536000"),
     );
     server.set("/nocache", Behaviour::json_cached(&jwks(&[&a]), "no-store"));
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         min_ttl: Duration::from_millis(500),
         max_ttl: Duration::from_secs(10),
         ..fast()
@@ -806,7 +818,7 @@ async fn inline_refresh_is_bounded_by_its_budget_and_leaves_no_task() {
     let (a, b) = (key("a"), key("b"));
     server.set("/jwks", Behaviour::json(&jwks(&[&a])));
     let budget = Duration::from_millis(150);
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         min_ttl: Duration::from_millis(200),
         max_ttl: Duration::from_millis(200),
         mode: RefreshMode::Inline { budget },
@@ -870,7 +882,7 @@ async fn background_tasks_stop_with_the_manager() {
     let server = TestServer::start();
     let a = key("a");
     server.set("/jwks", Behaviour::json(&jwks(&[&a])));
-    let settings = Settings {
+    let settings = KeyFetchSettings {
         min_ttl: Duration::from_millis(100),
         max_ttl: Duration::from_millis(100),
         penalty_window: Duration::from_millis(50),
@@ -889,10 +901,15 @@ async fn background_tasks_stop_with_the_manager() {
 fn setup_errors_name_the_problem() {
     let store = Arc::new(KeyStore::new());
     let plain = |url: &str| {
-        KeyManager::new(store.clone(), remote(url.to_string()), Settings::lambda()).unwrap_err()
+        KeyManager::new(
+            store.clone(),
+            remote(url.to_string()),
+            KeyFetchSettings::lambda(),
+        )
+        .unwrap_err()
     };
     let e = plain("http://keys.example/jwks.json");
-    assert!(matches!(e, SetupError::Url { .. }), "{e}");
+    assert!(matches!(e, KeyManagerError::Url { .. }), "{e}");
     assert!(
         e.to_string().contains("http://keys.example/jwks.json"),
         "{e}"
@@ -908,26 +925,26 @@ fn setup_errors_name_the_problem() {
             local: KeySet::default(),
             remote: Some(RemoteSource::Discovery("urn:example:batch".into())),
         }],
-        Settings::lambda(),
+        KeyFetchSettings::lambda(),
     )
     .unwrap_err();
     assert!(e.to_string().contains("urn:example:batch"), "{e}");
 
     let mut twice = remote("https://keys.example/jwks.json".into());
     twice.extend(remote("https://keys.example/other.json".into()));
-    let e = KeyManager::new(store.clone(), twice, Settings::lambda()).unwrap_err();
-    assert!(matches!(e, SetupError::DuplicateIssuer(_)), "{e}");
+    let e = KeyManager::new(store.clone(), twice, KeyFetchSettings::lambda()).unwrap_err();
+    assert!(matches!(e, KeyManagerError::DuplicateIssuer(_)), "{e}");
 
     // Background mode outside a runtime.
     let manager = KeyManager::new(
         store.clone(),
         remote("https://keys.example/jwks.json".into()),
-        Settings::default(),
+        KeyFetchSettings::default(),
     )
     .expect("no I/O yet");
     assert!(matches!(
         manager.spawn_background(),
-        Err(SetupError::NoRuntime)
+        Err(KeyManagerError::NoRuntime)
     ));
     // Cold until fetched.
     assert_eq!(

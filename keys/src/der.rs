@@ -9,7 +9,7 @@ const TAG_SEQUENCE: u8 = 0x30;
 /// Strip leading zero bytes (JWK integers should not have them, but some producers add them).
 pub(crate) fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-    &bytes[start..]
+    bytes.get(start..).unwrap_or_default()
 }
 
 fn push_len(out: &mut Vec<u8>, len: usize) {
@@ -27,11 +27,11 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
 fn push_unsigned_integer(out: &mut Vec<u8>, value: &[u8]) {
     let value = strip_leading_zeros(value);
     out.push(TAG_INTEGER);
-    if value.is_empty() {
+    let Some(first) = value.first() else {
         out.extend_from_slice(&[1, 0]);
         return;
-    }
-    let pad = value[0] & 0x80 != 0;
+    };
+    let pad = first & 0x80 != 0;
     push_len(out, value.len() + usize::from(pad));
     if pad {
         out.push(0);

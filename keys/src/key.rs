@@ -14,7 +14,7 @@ use crate::{Algorithm, KeyError, KeyInfo, VerifyError, b64};
 ///
 /// The key is parsed once, at construction, into aws-lc key objects for every
 /// algorithm it fits. `Debug` shows only metadata, never secret bytes.
-pub struct VerificationKey {
+pub struct NativeKey {
     info: KeyInfo,
     material: Material,
 }
@@ -33,7 +33,7 @@ const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
 /// Largest RSA public exponent aws-lc accepts (33 bits).
 const MAX_RSA_EXPONENT_BITS: u32 = 33;
 
-impl VerificationKey {
+impl NativeKey {
     /// Parse and validate one JWK.
     ///
     /// Accepted: `kty` `"RSA"` (2048 to 8192-bit modulus), `"EC"` (P-256,
@@ -43,7 +43,7 @@ impl VerificationKey {
     /// present, must be `"sig"`; `key_ops`, when present, must include
     /// `"verify"`. Symmetric `oct` keys are refused
     /// ([`KeyError::SymmetricNotAllowed`]): they only come from local secrets
-    /// ([`VerificationKey::from_secret`]). Keys carrying private members
+    /// ([`NativeKey::from_secret`]). Keys carrying private members
     /// (`d`, `p`, `q`, ...) are refused.
     pub fn from_jwk(jwk: &Value) -> Result<Self, KeyError> {
         let obj = jwk.as_object().ok_or(KeyError::NotAnObject)?;
@@ -85,7 +85,7 @@ impl VerificationKey {
             other => return Err(KeyError::UnsupportedKeyType(other.to_string())),
         };
 
-        Ok(VerificationKey {
+        Ok(NativeKey {
             info: KeyInfo {
                 kid,
                 kty: kty.to_string(),
@@ -122,7 +122,7 @@ impl VerificationKey {
             });
         }
         let bits = u32::try_from(secret.len().saturating_mul(8)).unwrap_or(u32::MAX);
-        Ok(VerificationKey {
+        Ok(NativeKey {
             info: KeyInfo {
                 kid,
                 kty: "oct".to_string(),
@@ -196,9 +196,9 @@ impl VerificationKey {
     }
 }
 
-impl fmt::Debug for VerificationKey {
+impl fmt::Debug for NativeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerificationKey")
+        f.debug_struct("NativeKey")
             .field("info", &self.info)
             .field("algorithms", &self.algorithms())
             .finish_non_exhaustive()
@@ -491,7 +491,7 @@ mod tests {
     use crate::test_support::{b64u, rsa_key, signing_key, split_jws};
     use serde_json::json;
 
-    fn jwk_of(alg: Algorithm) -> (crate::mint::SigningKey, VerificationKey) {
+    fn jwk_of(alg: Algorithm) -> (crate::mint::SigningKey, NativeKey) {
         let sk = signing_key(alg, "k1");
         let vk = if alg.is_symmetric() {
             let k = sk.public_jwk()["k"]
@@ -499,15 +499,15 @@ mod tests {
                 .map(str::to_string)
                 .unwrap_or_default();
             let secret = b64::decode(&b64::URL, &k).unwrap();
-            VerificationKey::from_secret(&secret, Some("k1".into()), alg).unwrap()
+            NativeKey::from_secret(&secret, Some("k1".into()), alg).unwrap()
         } else {
-            VerificationKey::from_jwk(&sk.public_jwk()).unwrap()
+            NativeKey::from_jwk(&sk.public_jwk()).unwrap()
         };
         (sk, vk)
     }
 
     fn err(jwk: Value) -> KeyError {
-        match VerificationKey::from_jwk(&jwk) {
+        match NativeKey::from_jwk(&jwk) {
             Ok(key) => panic!("expected refusal, got {key:?}"),
             Err(e) => e,
         }
@@ -613,7 +613,7 @@ mod tests {
 
     #[test]
     fn rsa_key_without_alg_fits_all_six_rsa_algorithms() {
-        let vk = VerificationKey::from_jwk(&rsa_jwk()).unwrap();
+        let vk = NativeKey::from_jwk(&rsa_jwk()).unwrap();
         assert_eq!(vk.algorithms(), RSA_ALGORITHMS.to_vec());
         for alg in Algorithm::ALL {
             assert_eq!(vk.fits(alg), RSA_ALGORITHMS.contains(&alg), "{alg}");
@@ -634,7 +634,7 @@ mod tests {
 
     #[test]
     fn rsa_key_with_alg_fits_only_that_alg() {
-        let vk = VerificationKey::from_jwk(&with(rsa_jwk(), "alg", json!("PS384"))).unwrap();
+        let vk = NativeKey::from_jwk(&with(rsa_jwk(), "alg", json!("PS384"))).unwrap();
         assert_eq!(vk.algorithms(), vec![Algorithm::Ps384]);
         assert!(!vk.fits(Algorithm::Rs384));
         assert_eq!(vk.info().alg.as_deref(), Some("PS384"));
@@ -669,7 +669,7 @@ mod tests {
         let n = b64::decode(&b64::URL, jwk["n"].as_str().unwrap()).unwrap();
         let mut padded = vec![0u8, 0u8];
         padded.extend_from_slice(&n);
-        let vk = VerificationKey::from_jwk(&with(jwk, "n", json!(b64u(&padded)))).unwrap();
+        let vk = NativeKey::from_jwk(&with(jwk, "n", json!(b64u(&padded)))).unwrap();
         assert_eq!(vk.info().bits, 2048);
 
         let sk = rsa_key(Algorithm::Rs256, "x");
@@ -724,7 +724,7 @@ mod tests {
         ] {
             let mut jwk = signing_key(alg, "ec").public_jwk();
             jwk.as_object_mut().unwrap().remove("alg");
-            let vk = VerificationKey::from_jwk(&jwk).unwrap();
+            let vk = NativeKey::from_jwk(&jwk).unwrap();
             assert_eq!(vk.algorithms(), vec![alg]);
             assert_eq!(vk.info().crv.as_deref(), Some(crv));
             assert_eq!(vk.info().bits, bits);
@@ -796,7 +796,7 @@ mod tests {
             err(with(p256_jwk(), "alg", json!("RS256"))),
             KeyError::AlgorithmMismatch { .. }
         ));
-        let ok = VerificationKey::from_jwk(&with(p256_jwk(), "alg", json!("ES256"))).unwrap();
+        let ok = NativeKey::from_jwk(&with(p256_jwk(), "alg", json!("ES256"))).unwrap();
         assert_eq!(ok.algorithms(), vec![Algorithm::Es256]);
     }
 
@@ -871,13 +871,13 @@ mod tests {
             KeyError::WeakEd25519Key(_)
         ));
         // An honest key still loads.
-        assert!(VerificationKey::from_jwk(&good).is_ok());
+        assert!(NativeKey::from_jwk(&good).is_ok());
     }
 
     #[test]
     fn okp_only_ed25519_is_accepted() {
         let jwk = signing_key(Algorithm::EdDsa, "ed").public_jwk();
-        let vk = VerificationKey::from_jwk(&jwk).unwrap();
+        let vk = NativeKey::from_jwk(&jwk).unwrap();
         assert_eq!(vk.algorithms(), vec![Algorithm::EdDsa]);
         assert_eq!(vk.info().bits, 256);
         for crv in ["Ed448", "X25519", "X448"] {
@@ -909,10 +909,10 @@ mod tests {
             err(with(rsa_jwk(), "use", json!("enc"))),
             KeyError::NotForSignatures(u) if u == "enc"
         ));
-        assert!(VerificationKey::from_jwk(&with(rsa_jwk(), "use", json!("sig"))).is_ok());
+        assert!(NativeKey::from_jwk(&with(rsa_jwk(), "use", json!("sig"))).is_ok());
         let mut no_use = rsa_jwk();
         no_use.as_object_mut().unwrap().remove("use");
-        assert!(VerificationKey::from_jwk(&no_use).is_ok());
+        assert!(NativeKey::from_jwk(&no_use).is_ok());
     }
 
     #[test]
@@ -939,8 +939,8 @@ mod tests {
                 ..
             }
         ));
-        let vk = VerificationKey::from_jwk(&with(p256_jwk(), "key_ops", json!(["sign", "verify"])))
-            .unwrap();
+        let vk =
+            NativeKey::from_jwk(&with(p256_jwk(), "key_ops", json!(["sign", "verify"]))).unwrap();
         assert_eq!(
             vk.info().key_ops,
             Some(vec!["sign".to_string(), "verify".to_string()])
@@ -1011,7 +1011,7 @@ mod tests {
             KeyError::InvalidMember { member: "alg", .. }
         ));
         // JSON null counts as absent.
-        let vk = VerificationKey::from_jwk(&with(rsa_jwk(), "alg", Value::Null)).unwrap();
+        let vk = NativeKey::from_jwk(&with(rsa_jwk(), "alg", Value::Null)).unwrap();
         assert_eq!(vk.algorithms().len(), 6);
     }
 
@@ -1023,17 +1023,17 @@ mod tests {
             (Algorithm::Hs512, 64),
         ] {
             assert!(matches!(
-                VerificationKey::from_secret(&vec![1u8; min - 1], None, alg),
+                NativeKey::from_secret(&vec![1u8; min - 1], None, alg),
                 Err(KeyError::SecretTooShort { min: m, actual, .. }) if m == min && actual == min - 1
             ));
-            let vk = VerificationKey::from_secret(&vec![1u8; min], Some("s".into()), alg).unwrap();
+            let vk = NativeKey::from_secret(&vec![1u8; min], Some("s".into()), alg).unwrap();
             assert_eq!(vk.algorithms(), vec![alg]);
             assert_eq!(vk.info().kty, "oct");
             assert_eq!(vk.info().alg.as_deref(), Some(alg.name()));
             assert_eq!(vk.info().bits as usize, min * 8);
         }
         assert!(matches!(
-            VerificationKey::from_secret(&[1u8; 64], None, Algorithm::Rs256),
+            NativeKey::from_secret(&[1u8; 64], None, Algorithm::Rs256),
             Err(KeyError::NotAnHmacAlgorithm(Algorithm::Rs256))
         ));
     }
@@ -1041,21 +1041,19 @@ mod tests {
     #[test]
     fn debug_never_shows_secret_bytes() {
         let secret = b"SUPERSECRET-supersecret-SUPERSECRET!";
-        let vk =
-            VerificationKey::from_secret(secret, Some("kid-1".into()), Algorithm::Hs256).unwrap();
+        let vk = NativeKey::from_secret(secret, Some("kid-1".into()), Algorithm::Hs256).unwrap();
         let debug = format!("{vk:?}");
         assert!(debug.contains("kid-1"), "{debug}");
         assert!(!debug.to_lowercase().contains("supersecret"), "{debug}");
         assert!(!debug.contains("83, 85, 80"), "{debug}");
-        let too_short =
-            VerificationKey::from_secret(b"SUPERSECRET", None, Algorithm::Hs256).unwrap_err();
+        let too_short = NativeKey::from_secret(b"SUPERSECRET", None, Algorithm::Hs256).unwrap_err();
         assert!(!format!("{too_short} {too_short:?}").contains("SUPERSECRET"));
     }
 
     #[test]
     fn keys_are_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
-        assert_send_sync::<VerificationKey>();
+        assert_send_sync::<NativeKey>();
         assert_send_sync::<crate::KeySet>();
         assert_send_sync::<crate::KeyStore>();
     }

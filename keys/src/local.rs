@@ -103,7 +103,7 @@ impl SecretEncoding {
 ///
 /// An empty result is an error. Errors name the file or variable but never
 /// include the secret or any byte of it. The minimum length for the HMAC
-/// algorithm is checked later, by [`crate::VerificationKey::from_secret`].
+/// algorithm is checked later, by [`crate::NativeKey::from_secret`].
 pub fn load_secret(location: &str, encoding: &str, base_dir: &Path) -> Result<Vec<u8>, KeyError> {
     let encoding = SecretEncoding::parse(encoding)?;
     let (described, stored) = if let Some(name) = location.strip_prefix("env:") {
@@ -194,7 +194,7 @@ fn decode_text(
 mod tests {
     use super::*;
     use crate::test_support::{temp_file, temp_path};
-    use crate::{Algorithm, VerificationKey};
+    use crate::{Algorithm, NativeKey};
     use serde_json::json;
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-?>";
@@ -293,11 +293,17 @@ mod tests {
                 encoding.to_uppercase()
             );
             // SAFETY: the variable name is unique to this test; no other thread reads or writes it.
-            unsafe { std::env::set_var(&name, &value) };
+            #[allow(unsafe_code)]
+            unsafe {
+                std::env::set_var(&name, &value)
+            };
             let got = load_secret(&format!("env:{name}"), encoding, Path::new("/")).unwrap();
             assert_eq!(got, SECRET, "{encoding}");
             // SAFETY: as above.
-            unsafe { std::env::remove_var(&name) };
+            #[allow(unsafe_code)]
+            unsafe {
+                std::env::remove_var(&name)
+            };
         }
     }
 
@@ -350,7 +356,7 @@ mod tests {
         let path = temp_file("short", std_b64(&[5u8; 31]).as_bytes());
         let secret = load(&path, "base64").unwrap();
         assert!(matches!(
-            VerificationKey::from_secret(&secret, None, Algorithm::Hs256),
+            NativeKey::from_secret(&secret, None, Algorithm::Hs256),
             Err(KeyError::SecretTooShort {
                 min: 32,
                 actual: 31,
@@ -359,7 +365,7 @@ mod tests {
         ));
         let path = temp_file("long-enough", std_b64(&[5u8; 32]).as_bytes());
         let secret = load(&path, "base64").unwrap();
-        assert!(VerificationKey::from_secret(&secret, None, Algorithm::Hs256).is_ok());
+        assert!(NativeKey::from_secret(&secret, None, Algorithm::Hs256).is_ok());
     }
 
     #[test]

@@ -318,8 +318,10 @@ impl SigningKey {
                 }
                 jwk.insert("kty".into(), "EC".into());
                 jwk.insert("crv".into(), curve_name(alg).into());
-                jwk.insert("x".into(), b64::encode_url(&point[1..=len]).into());
-                jwk.insert("y".into(), b64::encode_url(&point[1 + len..]).into());
+                let coordinates = point.get(1..).unwrap_or_default();
+                let (x, y) = coordinates.split_at(len);
+                jwk.insert("x".into(), b64::encode_url(x).into());
+                jwk.insert("y".into(), b64::encode_url(y).into());
             }
             Private::Ed25519(pair) => {
                 jwk.insert("kty".into(), "OKP".into());
@@ -460,18 +462,18 @@ pub fn compact(header: &Value, payload: &[u8], key: &SigningKey) -> Result<Strin
 mod tests {
     use super::*;
     use crate::test_support::{jws_header, signing_key, split_jws};
-    use crate::{VerificationKey, VerifyError};
+    use crate::{NativeKey, VerifyError};
 
-    fn verifier(key: &SigningKey) -> VerificationKey {
+    fn verifier(key: &SigningKey) -> NativeKey {
         if key.alg().is_symmetric() {
             let k = key.public_jwk()["k"]
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_default();
             let secret = b64::decode(&b64::URL, &k).unwrap();
-            VerificationKey::from_secret(&secret, Some(key.kid().into()), key.alg()).unwrap()
+            NativeKey::from_secret(&secret, Some(key.kid().into()), key.alg()).unwrap()
         } else {
-            VerificationKey::from_jwk(&key.public_jwk()).unwrap()
+            NativeKey::from_jwk(&key.public_jwk()).unwrap()
         }
     }
 

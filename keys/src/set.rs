@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::{KeyError, VerificationKey};
+use crate::{KeyError, NativeKey};
 
 /// A key that [`KeySet::from_jwks_json`] skipped because it failed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,12 +18,12 @@ pub struct SkippedKey {
 /// The keys of one source (a JWK Set, or local secrets).
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
-    keys: Vec<Arc<VerificationKey>>,
+    keys: Vec<Arc<NativeKey>>,
 }
 
 impl KeySet {
     /// A set holding exactly `keys`.
-    pub fn new(keys: Vec<Arc<VerificationKey>>) -> Self {
+    pub fn new(keys: Vec<Arc<NativeKey>>) -> Self {
         KeySet { keys }
     }
 
@@ -43,7 +43,7 @@ impl KeySet {
         let mut keys = Vec::with_capacity(entries.len());
         let mut skipped = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
-            match VerificationKey::from_jwk(entry) {
+            match NativeKey::from_jwk(entry) {
                 Ok(key) => keys.push(Arc::new(key)),
                 Err(err) => {
                     let kid = entry.get("kid").and_then(Value::as_str).map(str::to_string);
@@ -64,7 +64,7 @@ impl KeySet {
     /// The keys whose `kid` equals `kid`; with `None`, all keys.
     ///
     /// A key without a `kid` only matches `None`.
-    pub fn find(&self, kid: Option<&str>) -> Vec<Arc<VerificationKey>> {
+    pub fn find(&self, kid: Option<&str>) -> Vec<Arc<NativeKey>> {
         match kid {
             None => self.keys.clone(),
             Some(kid) => self
@@ -87,7 +87,7 @@ impl KeySet {
     }
 
     /// The keys, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<VerificationKey>> {
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<NativeKey>> {
         self.keys.iter()
     }
 
@@ -97,8 +97,8 @@ impl KeySet {
     }
 }
 
-impl FromIterator<Arc<VerificationKey>> for KeySet {
-    fn from_iter<I: IntoIterator<Item = Arc<VerificationKey>>>(iter: I) -> Self {
+impl FromIterator<Arc<NativeKey>> for KeySet {
+    fn from_iter<I: IntoIterator<Item = Arc<NativeKey>>>(iter: I) -> Self {
         KeySet::new(iter.into_iter().collect())
     }
 }
@@ -173,7 +173,7 @@ mod tests {
 
         let mut no_kid = ec_jwk("x");
         no_kid.as_object_mut().unwrap().remove("kid");
-        let anonymous = VerificationKey::from_jwk(&no_kid).unwrap();
+        let anonymous = NativeKey::from_jwk(&no_kid).unwrap();
         let other: KeySet = [Arc::new(anonymous)].into_iter().collect();
         set.merge(other);
         assert_eq!(set.len(), 4);
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!(set.find(Some("a")).len(), 2);
 
         let secret =
-            VerificationKey::from_secret(&[7u8; 32], Some("s".into()), Algorithm::Hs256).unwrap();
+            NativeKey::from_secret(&[7u8; 32], Some("s".into()), Algorithm::Hs256).unwrap();
         let local = KeySet::new(vec![Arc::new(secret)]);
         set.merge(local);
         assert_eq!(set.find(Some("s")).len(), 1);

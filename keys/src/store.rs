@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::{KeySet, LookupError, VerificationKey};
+use crate::{KeySet, LookupError, NativeKey};
 
 #[derive(Debug)]
 enum Entry {
@@ -56,7 +56,7 @@ impl KeyStore {
         &self,
         issuer: &str,
         kid: Option<&str>,
-    ) -> Result<Vec<Arc<VerificationKey>>, LookupError> {
+    ) -> Result<Vec<Arc<NativeKey>>, LookupError> {
         let snapshot = match self.read().get(issuer) {
             None => return Err(LookupError::UnknownIssuer),
             Some(Entry::Unavailable) => return Err(LookupError::KeysUnavailable),
@@ -106,12 +106,8 @@ mod tests {
             kids.iter()
                 .map(|kid| {
                     Arc::new(
-                        VerificationKey::from_secret(
-                            &[3u8; 32],
-                            Some((*kid).into()),
-                            Algorithm::Hs256,
-                        )
-                        .unwrap(),
+                        NativeKey::from_secret(&[3u8; 32], Some((*kid).into()), Algorithm::Hs256)
+                            .unwrap(),
                     )
                 })
                 .collect(),

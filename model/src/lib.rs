@@ -1,11 +1,16 @@
 //! Plain-Rust mirrors of the WIT types (`wit/types.wit`, `wit/keys.wit`),
 //! shared by the policy module (which compiles and is unit-tested natively),
 //! the keys crate and the host. Each side's component layer converts between
-//! these and its generated bindings.
-
-#![warn(missing_docs)]
+//! these and its generated bindings (`tollgate-sdk`'s `wit_conversions!`).
+//!
+//! Also what every front door needs to read a decision: [`grants`] (does an
+//! allow cover this route) and [`Decision::outcome`] (what a decision means
+//! at a door: one place, so `keys-unavailable` is the host's failure at
+//! every door).
 
 use std::fmt;
+
+pub mod grants;
 
 /// A JWS signature algorithm (RFC 7518). `none` is deliberately absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -146,8 +151,6 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     /// Client IP, when known.
     pub source_ip: Option<String>,
-    /// API Gateway method or route ARN, when there is one.
-    pub method_arn: Option<String>,
     /// Current time, unix seconds.
     pub now: i64,
 }
@@ -263,15 +266,9 @@ pub struct Deny {
 }
 
 impl Deny {
-    /// The HTTP status a server front door answers: 401 or 403 as the deny's
-    /// status says, except `keys-unavailable`, which is the host's trouble
-    /// rather than the client's: 503.
+    /// The HTTP status a server front door answers (see [`Outcome::http_status`]).
     pub fn http_status(&self) -> u16 {
-        match (self.reason, self.status) {
-            (DenyReason::KeysUnavailable, _) => 503,
-            (_, DenyStatus::Unauthenticated) => 401,
-            (_, DenyStatus::Forbidden) => 403,
-        }
+        Outcome::of_deny(self).http_status()
     }
 
     /// A deny whose status follows from its reason, naming no principal.
@@ -331,6 +328,64 @@ pub enum Decision {
         /// Detail for logs.
         message: String,
     },
+}
+
+impl Decision {
+    /// What this decision means at a front door.
+    pub fn outcome(&self) -> Outcome<'_> {
+        match self {
+            Decision::Allow(allow) => Outcome::Allow(allow),
+            Decision::Deny(deny) => Outcome::of_deny(deny),
+            Decision::Error { reason, message } => Outcome::Failed { reason, message },
+        }
+    }
+}
+
+/// What a decision means at a front door: the one place that says so, so
+/// every door answers a reason alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// Let the request through (for the routes its grants cover).
+    Allow(&'a Allow),
+    /// The client is not authenticated: 401, API Gateway `Unauthorized`.
+    /// A door may cache it per credential.
+    Unauthenticated(&'a Deny),
+    /// The client is authenticated but refused: 403, an explicit Deny of
+    /// the requested route only.
+    Forbidden(&'a Deny),
+    /// The host could not get the issuer's keys (`keys-unavailable`): the
+    /// host's trouble, not the client's. 503, a Lambda error API Gateway
+    /// does not cache; never cached by any door.
+    Unavailable(&'a Deny),
+    /// The module failed (a module error): 500, never cached.
+    Failed {
+        /// Machine-readable reason (`internal-error`, `not-configured`).
+        reason: &'a str,
+        /// Detail for logs.
+        message: &'a str,
+    },
+}
+
+impl<'a> Outcome<'a> {
+    /// The outcome of a deny: its status, except `keys-unavailable`.
+    pub fn of_deny(deny: &'a Deny) -> Self {
+        match (deny.reason, deny.status) {
+            (DenyReason::KeysUnavailable, _) => Outcome::Unavailable(deny),
+            (_, DenyStatus::Unauthenticated) => Outcome::Unauthenticated(deny),
+            (_, DenyStatus::Forbidden) => Outcome::Forbidden(deny),
+        }
+    }
+
+    /// The HTTP status a server front door answers.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Outcome::Allow(_) => 200,
+            Outcome::Unauthenticated(_) => 401,
+            Outcome::Forbidden(_) => 403,
+            Outcome::Unavailable(_) => 503,
+            Outcome::Failed { .. } => 500,
+        }
+    }
 }
 
 /// A key's JWK metadata, as the host reports it.

@@ -2,22 +2,31 @@
 //! per test binary, authorizers built from in-memory policies, test keys and
 //! request builders.
 
+// Tests: a failed expectation is a panic, and fixtures are indexed directly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use tollgate::model::{Request, TokenSource};
-use tollgate::{Authorizer, ConfigBase, Limits, PolicyEngine};
+use tollgate_host::model::{Request, TokenSource};
+use tollgate_host::{Authorizer, ConfigBase, PolicyModule, SandboxLimits};
 
 /// The misbehaving test module (traps, loops, grows on request).
 pub static MISBEHAVING_MODULE: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/misbehaving_guest.wasm"));
 
 /// The default module, compiled once per test binary.
-pub fn default_engine() -> Arc<PolicyEngine> {
-    static ENGINE: OnceLock<Arc<PolicyEngine>> = OnceLock::new();
+pub fn default_engine() -> Arc<PolicyModule> {
+    static ENGINE: OnceLock<Arc<PolicyModule>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
-            PolicyEngine::default_module(Limits::default()).expect("the embedded module compiles")
+            PolicyModule::default_module(SandboxLimits::default())
+                .expect("the embedded module compiles")
         })
         .clone()
 }
@@ -32,7 +41,7 @@ pub fn authorizer(policy: &str, files: &[(&str, String)]) -> Authorizer {
 pub fn try_authorizer(
     policy: &str,
     files: &[(&str, String)],
-) -> Result<Authorizer, tollgate::SetupError> {
+) -> Result<Authorizer, tollgate_host::AuthorizerError> {
     let base = ConfigBase::Embedded(
         files
             .iter()
@@ -83,7 +92,7 @@ impl Drop for ScratchDir {
 pub fn dir_authorizer(
     policy: &str,
     dir: &std::path::Path,
-) -> Result<Authorizer, tollgate::SetupError> {
+) -> Result<Authorizer, tollgate_host::AuthorizerError> {
     Authorizer::new(
         default_engine(),
         policy,
@@ -97,8 +106,8 @@ pub fn dir_authorizer(
 ///
 /// With a single configured issuer, `invalid-claims`, `missing-claim` and
 /// `wrong-issuer` are only reached after the signature verified.
-pub fn is_claims_stage(reason: tollgate::model::DenyReason) -> bool {
-    use tollgate::model::DenyReason as R;
+pub fn is_claims_stage(reason: tollgate_host::model::DenyReason) -> bool {
+    use tollgate_host::model::DenyReason as R;
     matches!(
         reason,
         R::InvalidClaims

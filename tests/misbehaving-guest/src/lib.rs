@@ -3,8 +3,17 @@
 //! `/trap` panics (a trap), `/loop` never returns (the deadline),
 //! `/grow` allocates without bound (the memory cap); anything else is a
 //! plain `forbidden` deny. It never allows.
+//!
+//! It uses the raw generated bindings (not `tollgate-sdk`) on purpose: it
+//! must be able to trap, loop and hoard, which no SDK module should.
+
+// The export glue wit-bindgen generates defines `extern "C"` entry points.
+#![allow(unsafe_code)]
+// Misbehaving is its job.
+#![allow(clippy::panic)]
 
 #[cfg(target_arch = "wasm32")]
+#[allow(clippy::too_many_arguments)] // generated code
 mod component {
     wit_bindgen::generate!({
         path: "../../wit",

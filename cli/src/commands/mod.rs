@@ -1,0 +1,7 @@
+//! One file per command.
+
+pub mod check;
+pub mod compile;
+pub mod demo;
+pub mod keys;
+pub mod token;

@@ -1,0 +1,70 @@
+//! The `tollgate` command line, as a library: [`Cli`] parses, [`run`]
+//! dispatches to one file per command under [`commands`]; `main.rs` is
+//! thin. The commands share the decision's JSON form ([`output`]) and the
+//! new-file writer.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod commands;
+mod error;
+pub mod output;
+
+pub use error::CliError;
+
+/// Exit code for an allow.
+pub const EXIT_ALLOW: u8 = 0;
+/// Exit code for a deny.
+pub const EXIT_DENY: u8 = 1;
+/// Exit code for a usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when the module or host failed (fail closed: never an allow).
+pub const EXIT_INTERNAL: u8 = 3;
+
+/// Tollgate: a JWT authorizer whose policy is a WebAssembly component.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the demo: the embedded policy module with a built-in demo key mints
+    /// tokens and decides sample requests, printing each decision.
+    Demo,
+    /// Decide one request and print the decision as JSON (exit 0 allow, 1 deny,
+    /// 2 usage or config error, 3 module or host failure).
+    Check(commands::check::CheckArgs),
+    /// Precompile a policy module for this host (same tollgate version and CPU),
+    /// or with `--target` for an architecture's baseline CPU (e.g. Lambda).
+    Compile(commands::compile::CompileArgs),
+    /// Demo signing keys.
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
+    /// Demo tokens.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
+}
+
+/// Run a parsed command line; the exit code follows [`EXIT_ALLOW`] and friends.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Demo => commands::demo::run().map(|()| EXIT_ALLOW),
+        Command::Check(args) => commands::check::run(&args),
+        Command::Compile(args) => commands::compile::run(&args).map(|()| EXIT_ALLOW),
+        Command::Keys(command) => commands::keys::run(command).map(|()| EXIT_ALLOW),
+        Command::Token(command) => commands::token::run(command).map(|()| EXIT_ALLOW),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! What the commands share: the decision as JSON, and new files written
+//! without replacing anything.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use tollgate_host::model::Decision;
+
+/// The decision as the JSON the CLI prints: `allow`, `reason`, `principal`,
+/// `status` (200/401/403/503/500 as an HTTP front door would answer) and details.
+pub fn decision_json(decision: &Decision) -> Value {
+    match decision {
+        Decision::Allow(allow) => json!({
+            "allow": true,
+            "status": 200,
+            "reason": Value::Null,
+            "principal": allow.principal,
+            "issuer": allow.issuer,
+            "context": allow.context.iter().map(|(name, value)| {
+                (name.clone(), serde_json::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.clone())))
+            }).collect::<serde_json::Map<_, _>>(),
+            "grants": allow.grants.iter().map(|g| json!({"method": g.method, "path": g.path})).collect::<Vec<_>>(),
+            "request_dependent": allow.request_dependent,
+            "expires_at": allow.expires_at,
+        }),
+        Decision::Deny(deny) => json!({
+            "allow": false,
+            "status": deny.http_status(),
+            "reason": deny.reason.as_str(),
+            "principal": deny.principal,
+            "detail": deny.detail,
+        }),
+        Decision::Error { reason, message } => json!({
+            "allow": false,
+            "status": 500,
+            "reason": reason,
+            "principal": Value::Null,
+            "detail": message,
+        }),
+    }
+}
+
+/// Who may read a file `write_new` creates.
+#[derive(Clone, Copy)]
+pub enum Readers {
+    /// Its owner only (mode 0600 on Unix): private keys and secrets.
+    Owner,
+    /// As the umask says: public files.
+    Anyone,
+}
+
+/// Write a new file, refusing to replace an existing one.
+pub fn write_new(path: &Path, contents: &str, readers: Readers) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if let Readers::Owner = readers {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}

@@ -1,0 +1,699 @@
+//! `cargo bench -p tollgate-lambda`: the Lambda authorizer side by side
+//! with the Node peers (`bench/peers`, copied into the repo with their provenance) on
+//! the same tokens (made by the peers' `gen.mjs`).
+//!
+//! - **cold start**: process start to the first answered invocation
+//!   through a Runtime API (a minimal one in this file, on 127.0.0.1), and
+//!   the peak RSS; against `node cold.mjs` (start, verify one token, exit).
+//! - **warm**: per algorithm, µs per token: the decision alone, a whole
+//!   invocation in process (event JSON in, answer JSON out) and through the
+//!   Runtime API over loopback HTTP; against `node bench.mjs`.
+//!
+//! Node and npm are needed for the peers (`npm ci` runs once, into the
+//! target dir); without them tollgate's own figures are still printed,
+//! on tokens it mints itself. `TOLLGATE_BENCH_TOKENS` (default 2000) sets
+//! tokens per algorithm, `TOLLGATE_BENCH_COLD_RUNS` (default 20) cold starts.
+
+// Tests: a failed expectation is a panic, and fixtures are indexed directly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tollgate_host::model::{Request, TokenSource};
+use tollgate_host::module::{DEFAULT_MODULE, Target, precompile_for};
+use tollgate_host::{PolicyModule, SandboxLimits};
+use tollgate_lambda::{LambdaSettings, State};
+
+const ALGS: [&str; 4] = ["rs256", "es256", "eddsa", "hs256"];
+const TIMEOUT: Duration = Duration::from_secs(60);
+const METHOD_ARN: &str = "arn:aws:execute-api:eu-west-1:123456789012:abcdef123/prod/GET/orders/42";
+
+fn main() {
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lambda-bench");
+    std::fs::create_dir_all(&work).expect("create the bench dir");
+    let tokens: usize = env_number("TOLLGATE_BENCH_TOKENS", 2000);
+    let cold_runs: usize = env_number("TOLLGATE_BENCH_COLD_RUNS", 20);
+
+    let peers = match Peers::setup(&work) {
+        Ok(peers) => Some(peers),
+        Err(e) => {
+            println!("Node peers unavailable ({e}); tollgate figures only, on its own tokens.\n");
+            None
+        }
+    };
+    let data = work.join("data");
+    let meta = match &peers {
+        Some(peers) => peers.generate(&data, tokens),
+        None => mint_own_data(&data, tokens),
+    };
+    let iss = meta["iss"].as_str().unwrap().to_string();
+    let aud = meta["aud"].as_str().unwrap().to_string();
+    for alg in ALGS {
+        write_policy(&data, alg, &iss, &aud);
+    }
+    let cwasm = work.join("tollgate.cwasm");
+    std::fs::write(
+        &cwasm,
+        precompile_for(
+            DEFAULT_MODULE,
+            Some(if cfg!(target_arch = "aarch64") {
+                Target::Aarch64
+            } else {
+                Target::X86_64
+            }),
+        )
+        .expect("precompile"),
+    )
+    .unwrap();
+
+    println!(
+        "tollgate Lambda authorizer vs Node peers — {tokens} tokens per algorithm, same tokens both sides\n"
+    );
+
+    // Cold start.
+    println!("cold start: process start -> first answer (RS256 token), median of {cold_runs} runs");
+    println!("{:<44} {:>9} {:>14}", "", "ms", "peak RSS MiB");
+    let token1 = std::fs::read_to_string(data.join("token1-rs256.txt")).unwrap();
+    let policy = data.join("policy-rs256.toml");
+    let cold_cwasm = median_pair(cold_runs, || {
+        cold_start_tollgate(&policy, Some(&cwasm), token1.trim())
+    });
+    print_cold("tollgate bootstrap, .cwasm (Runtime API)", cold_cwasm);
+    let cold_wasm = median_pair(cold_runs.clamp(1, 5), || {
+        cold_start_tollgate(&policy, None, token1.trim())
+    });
+    print_cold("tollgate bootstrap, embedded .wasm", cold_wasm);
+    let mut node_cold = Vec::new();
+    if let Some(peers) = &peers {
+        for lib in ["aws", "jsonwebtoken"] {
+            let figures = median_pair(cold_runs, || {
+                peers.cold(
+                    lib,
+                    &data.join("jwks-rs256.json"),
+                    &data.join("token1-rs256.txt"),
+                )
+            });
+            print_cold(&format!("node cold.mjs {lib}"), figures);
+            node_cold.push((lib, figures));
+        }
+    }
+    let goal = cold_cwasm.0 <= 8.0 && cold_cwasm.1 <= 16.0;
+    print!(
+        "goal <= 8 ms and <= 16 MiB: {}",
+        if goal { "met" } else { "NOT met" }
+    );
+    if let Some((_, (ms, mib))) = node_cold.first() {
+        print!(
+            "; vs aws-jwt-verify: {:.1}x faster, {:.1}x less memory",
+            ms / cold_cwasm.0,
+            mib / cold_cwasm.1
+        );
+    }
+    println!("\n");
+
+    // Warm.
+    println!("warm: µs per token (median of 5 rounds over all tokens, after warm-up)");
+    println!(
+        "{:<7} {:>9} {:>11} {:>12} {:>15} {:>13} {:>24}",
+        "alg",
+        "decision",
+        "invocation",
+        "runtime API",
+        "aws-jwt-verify",
+        "jsonwebtoken",
+        "invocation vs aws"
+    );
+    let engine =
+        PolicyModule::from_file(&cwasm, SandboxLimits::default()).expect("load the .cwasm");
+    for alg in ALGS {
+        let tokens = read_tokens(&data, alg);
+        let gate = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(tollgate_host::Gate::from_config_file(
+                engine.clone(),
+                &data.join(format!("policy-{alg}.toml")),
+                tollgate_host::jwks::KeyFetchSettings::lambda(),
+            ))
+            .expect("the bench policy loads");
+        let state = State {
+            gate,
+            settings: LambdaSettings::default(),
+        };
+        let decision = warm_decision(&state, &tokens);
+        let invocation = warm_invocation(&state, &tokens);
+        let via_runtime =
+            warm_runtime_api(&data.join(format!("policy-{alg}.toml")), &cwasm, &tokens);
+        let (aws, jwt) = match &peers {
+            Some(peers) => (
+                peers.warm("aws", alg, &data),
+                peers.warm("jsonwebtoken", alg, &data),
+            ),
+            None => (None, None),
+        };
+        let show = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+        let verdict = match aws {
+            Some(aws) if invocation < aws => format!("ahead, {:.1}x", aws / invocation),
+            Some(aws) => format!("BEHIND, {:.1}x", invocation / aws),
+            None => "(aws-jwt-verify: none)".to_string(),
+        };
+        println!(
+            "{:<7} {:>9.2} {:>11.2} {:>12.2} {:>15} {:>13} {:>24}",
+            alg.to_uppercase(),
+            decision,
+            invocation,
+            via_runtime,
+            show(aws),
+            show(jwt),
+            verdict
+        );
+    }
+    println!(
+        "\ndecision: Authorizer::authorize; invocation: event JSON -> handler -> answer JSON in process;\n\
+         runtime API: one invocation through a Runtime API on loopback (next + response round trip)."
+    );
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn print_cold(name: &str, (ms, mib): (f64, f64)) {
+    println!("{name:<44} {ms:>9.2} {mib:>14.1}");
+}
+
+/// Run `f` `runs` times (after one warm-up run) and return the medians.
+fn median_pair(runs: usize, mut f: impl FnMut() -> (f64, f64)) -> (f64, f64) {
+    let _ = f();
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for _ in 0..runs.max(1) {
+        let (x, y) = f();
+        a.push(x);
+        b.push(y);
+    }
+    (median(&mut a), median(&mut b))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+// ---------------------------------------------------------------- data
+
+fn read_tokens(data: &Path, alg: &str) -> Vec<String> {
+    std::fs::read_to_string(data.join(format!("tokens-{alg}.txt")))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A tollgate policy for the peers' issuer and one algorithm's keys.
+fn write_policy(data: &Path, alg: &str, iss: &str, aud: &str) {
+    let name = match alg {
+        "rs256" => "RS256",
+        "es256" => "ES256",
+        "eddsa" => "EdDSA",
+        _ => "HS256",
+    };
+    let mut policy =
+        format!("[[issuer]]\nissuer = {iss:?}\nalgorithms = [{name:?}]\naudiences = [{aud:?}]\n");
+    let jwks: Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join(format!("jwks-{alg}.json"))).unwrap(),
+    )
+    .unwrap();
+    if alg == "hs256" {
+        // HMAC keys are local secrets, never a JWK Set.
+        for key in jwks["keys"].as_array().unwrap() {
+            let kid = key["kid"].as_str().unwrap();
+            let file = format!("secret-{kid}.b64u");
+            std::fs::write(data.join(&file), key["k"].as_str().unwrap()).unwrap();
+            policy.push_str(&format!(
+                "\n[[issuer.secrets]]\nkid = {kid:?}\nfile = {file:?}\nencoding = \"base64url\"\nalgorithm = \"HS256\"\n"
+            ));
+        }
+    } else {
+        policy.push_str(&format!("jwks_file = \"jwks-{alg}.json\"\n"));
+    }
+    std::fs::write(data.join(format!("policy-{alg}.toml")), policy).unwrap();
+}
+
+/// Without Node: 3 keys per algorithm and tokens like the peers' (Cognito-like).
+fn mint_own_data(data: &Path, n: usize) -> Value {
+    use tollgate_keys::Algorithm;
+    use tollgate_keys::mint::SigningKey;
+    std::fs::create_dir_all(data).unwrap();
+    let iss = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_BenchPool1";
+    let aud = "bench-api-client-id";
+    for (alg, algorithm) in [
+        ("rs256", Algorithm::Rs256),
+        ("es256", Algorithm::Es256),
+        ("eddsa", Algorithm::EdDsa),
+        ("hs256", Algorithm::Hs256),
+    ] {
+        let keys: Vec<SigningKey> = (0..3)
+            .map(|i| SigningKey::generate(algorithm, &format!("k{i}")).unwrap())
+            .collect();
+        let jwks = json!({"keys": keys.iter().map(SigningKey::public_jwk).collect::<Vec<_>>()});
+        std::fs::write(data.join(format!("jwks-{alg}.json")), jwks.to_string()).unwrap();
+        let lines: Vec<String> = (0..n)
+            .map(|i| {
+                let claims = json!({
+                    "sub": format!("user-{i}"), "iss": iss, "aud": aud, "client_id": aud,
+                    "token_use": "access", "scope": "openid profile email orders/read orders/write",
+                    "iat": 1767225600, "nbf": 1767225600, "exp": 2082758400,
+                    "username": format!("user-{i}"), "cognito:groups": ["readers", "writers"],
+                });
+                keys[i % 3].sign_jwt(&claims, None).unwrap()
+            })
+            .collect();
+        std::fs::write(
+            data.join(format!("tokens-{alg}.txt")),
+            lines.join("\n") + "\n",
+        )
+        .unwrap();
+        std::fs::write(data.join(format!("token1-{alg}.txt")), &lines[0]).unwrap();
+    }
+    json!({"iss": iss, "aud": aud})
+}
+
+// ---------------------------------------------------------------- Node peers
+
+struct Peers {
+    dir: PathBuf,
+}
+
+impl Peers {
+    fn setup(work: &Path) -> Result<Self, String> {
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers");
+        let dir = work.join("peers");
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        for name in [
+            "bench.mjs",
+            "cold.mjs",
+            "gen.mjs",
+            "verifiers.mjs",
+            "package.json",
+            "package-lock.json",
+        ] {
+            std::fs::copy(source.join(name), dir.join(name))
+                .map_err(|e| format!("copy bench/peers/{name}: {e}"))?;
+        }
+        let version = Command::new("node")
+            .arg("--version")
+            .output()
+            .map_err(|e| format!("node: {e}"))?;
+        if !version.status.success() {
+            return Err("node --version failed".into());
+        }
+        if !dir.join("node_modules/aws-jwt-verify").is_dir() {
+            let status = run_with_timeout(
+                Command::new("npm")
+                    .args(["ci", "--silent", "--no-audit", "--no-fund"])
+                    .current_dir(&dir),
+                Duration::from_secs(600),
+            )?;
+            if !status {
+                return Err("npm ci failed (is the npm registry reachable?)".into());
+            }
+        }
+        Ok(Peers { dir })
+    }
+
+    fn generate(&self, data: &Path, n: usize) -> Value {
+        let meta_path = data.join("meta.json");
+        let existing: Option<Value> = std::fs::read_to_string(&meta_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if existing.as_ref().and_then(|m| m["n"].as_u64()) != Some(n as u64) {
+            let ok = run_with_timeout(
+                Command::new("node")
+                    .arg(self.dir.join("gen.mjs"))
+                    .arg(n.to_string())
+                    .arg(data)
+                    .stdout(Stdio::null()),
+                Duration::from_secs(600),
+            )
+            .unwrap_or(false);
+            assert!(ok, "node gen.mjs failed");
+        }
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap()
+    }
+
+    /// (ms to exit, peak RSS MiB) of one `node cold.mjs` process.
+    // The child is reaped by `wait4` (for its rusage), which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
+    fn cold(&self, lib: &str, jwks: &Path, token: &Path) -> (f64, f64) {
+        let start = Instant::now();
+        let child = Command::new("node")
+            .arg(self.dir.join("cold.mjs"))
+            .arg(lib)
+            .arg(jwks)
+            .arg(token)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start node");
+        let (ok, rss_kib) = wait_rusage(child.id());
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        assert!(ok, "node cold.mjs {lib} failed");
+        (ms, rss_kib as f64 / 1024.0)
+    }
+
+    /// µs per verification from `node bench.mjs` (None: unsupported).
+    fn warm(&self, lib: &str, alg: &str, data: &Path) -> Option<f64> {
+        let output = Command::new("node")
+            .arg(self.dir.join("bench.mjs"))
+            .arg(lib)
+            .arg(alg)
+            .arg(data)
+            .output()
+            .ok()?;
+        let line: Value = serde_json::from_slice(&output.stdout).ok()?;
+        line["us"].as_f64()
+    }
+}
+
+fn run_with_timeout(command: &mut Command, timeout: Duration) -> Result<bool, String> {
+    let mut child = command.spawn().map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(status.success());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("timed out after {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reap `pid`; (exited successfully, peak RSS in KiB). `wait4` is the one
+/// way to read a child's peak RSS, and std has no safe wrapper for it.
+#[allow(unsafe_code)]
+fn wait_rusage(pid: u32) -> (bool, i64) {
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data, fully written by wait4 on success.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child; the pointers are valid for the call.
+    let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid as libc::pid_t, "wait4");
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (ok, usage.ru_maxrss)
+}
+
+// ---------------------------------------------------------------- tollgate
+
+fn token_event(token: &str) -> Value {
+    json!({"type": "TOKEN", "authorizationToken": format!("Bearer {token}"), "methodArn": METHOD_ARN})
+}
+
+fn warm_decision(state: &State, tokens: &[String]) -> f64 {
+    let now = tollgate_host::clock::unix_now();
+    let requests: Vec<Request> = tokens
+        .iter()
+        .map(|t| Request {
+            token_sources: vec![TokenSource::Raw(t.clone())],
+            method: "GET".into(),
+            path: "/orders/42".into(),
+            now,
+            ..Request::default()
+        })
+        .collect();
+    rounds(tokens.len(), || {
+        for request in &requests {
+            let decision = state.gate.authorizer().authorize(request);
+            assert!(
+                matches!(decision, tollgate_host::model::Decision::Allow(_)),
+                "{decision:?}"
+            );
+        }
+    })
+}
+
+fn warm_invocation(state: &State, tokens: &[String]) -> f64 {
+    let events: Vec<Vec<u8>> = tokens
+        .iter()
+        .map(|t| serde_json::to_vec(&token_event(t)).unwrap())
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rounds(tokens.len(), || {
+        runtime.block_on(async {
+            for event in &events {
+                let payload: Value = serde_json::from_slice(event).unwrap();
+                let answer = tollgate_lambda::handle(state, payload)
+                    .await
+                    .expect("allow");
+                std::hint::black_box(serde_json::to_vec(&answer).unwrap());
+            }
+        })
+    })
+}
+
+/// µs per token: a warm-up pass, then the median of 5 timed passes.
+fn rounds(n: usize, mut pass: impl FnMut()) -> f64 {
+    pass();
+    let mut per = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        pass();
+        per.push(start.elapsed().as_secs_f64() * 1e6 / n as f64);
+    }
+    median(&mut per)
+}
+
+fn bootstrap(runtime: &RuntimeApi, policy: &Path, module: Option<&Path>) -> std::process::Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+    command
+        .env_clear()
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("127.0.0.1:{}", runtime.port),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", "tollgate")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("TOLLGATE_CONFIG", policy)
+        .env("TOLLGATE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    match module {
+        Some(module) => command.env("TOLLGATE_MODULE", module),
+        None => command.env("TOLLGATE_MODULE", ""),
+    };
+    command.spawn().expect("start bootstrap")
+}
+
+/// (ms from spawn to the first answer, VmHWM MiB at that point).
+fn cold_start_tollgate(policy: &Path, module: Option<&Path>, token: &str) -> (f64, f64) {
+    let runtime = RuntimeApi::start();
+    runtime.queue(&token_event(token));
+    let start = Instant::now();
+    let mut child = bootstrap(&runtime, policy, module);
+    let done = runtime.wait();
+    let ms = done.at.duration_since(start).as_secs_f64() * 1000.0;
+    assert!(
+        done.ok,
+        "cold start answered an error: {}",
+        String::from_utf8_lossy(&done.body)
+    );
+    let rss = vm_hwm_kib(child.id()) as f64 / 1024.0;
+    let _ = child.kill();
+    let _ = child.wait();
+    (ms, rss)
+}
+
+fn warm_runtime_api(policy: &Path, cwasm: &Path, tokens: &[String]) -> f64 {
+    let runtime = RuntimeApi::start();
+    let mut child = bootstrap(&runtime, policy, Some(cwasm));
+    let events: Vec<Value> = tokens.iter().map(|t| token_event(t)).collect();
+    let one = |event: &Value| {
+        runtime.queue(event);
+        let done = runtime.wait();
+        assert!(done.ok, "{}", String::from_utf8_lossy(&done.body));
+    };
+    for event in events.iter().take(200) {
+        one(event);
+    }
+    let start = Instant::now();
+    for event in &events {
+        one(event);
+    }
+    let us = start.elapsed().as_secs_f64() * 1e6 / events.len() as f64;
+    let _ = child.kill();
+    let _ = child.wait();
+    us
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------- a minimal Runtime API
+
+/// The Lambda Runtime API, just enough for one function: `next` hands out
+/// queued events, `response` / `error` report back with the time they arrived.
+struct RuntimeApi {
+    port: u16,
+    shared: Arc<Shared>,
+    done: Receiver<Done>,
+}
+
+struct Shared {
+    queue: Mutex<VecDeque<(String, Vec<u8>)>>,
+    ready: Condvar,
+    done: Mutex<Sender<Done>>,
+    counter: Mutex<u64>,
+}
+
+struct Done {
+    ok: bool,
+    body: Vec<u8>,
+    at: Instant,
+}
+
+impl RuntimeApi {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = channel();
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(VecDeque::new()),
+            ready: Condvar::new(),
+            done: Mutex::new(tx),
+            counter: Mutex::new(0),
+        });
+        let accept_shared = shared.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = accept_shared.clone();
+                std::thread::spawn(move || serve(stream, &shared));
+            }
+        });
+        RuntimeApi {
+            port,
+            shared,
+            done: rx,
+        }
+    }
+
+    fn queue(&self, event: &Value) {
+        let mut counter = self.shared.counter.lock().unwrap();
+        *counter += 1;
+        let id = format!("req-{counter}");
+        self.shared
+            .queue
+            .lock()
+            .unwrap()
+            .push_back((id, serde_json::to_vec(event).unwrap()));
+        self.shared.ready.notify_all();
+    }
+
+    fn wait(&self) -> Done {
+        self.done
+            .recv_timeout(TIMEOUT)
+            .expect("the function answered in time")
+    }
+}
+
+fn serve(stream: TcpStream, shared: &Shared) {
+    let _ = stream.set_nodelay(true);
+    let mut writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(_) => return,
+    };
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("").to_string();
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let at = Instant::now();
+        let reply = if method == "GET" && path.ends_with("/runtime/invocation/next") {
+            let (id, event) = {
+                let mut queue = shared.queue.lock().unwrap();
+                loop {
+                    if let Some(item) = queue.pop_front() {
+                        break item;
+                    }
+                    queue = shared.ready.wait(queue).unwrap();
+                }
+            };
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                + 30_000;
+            let mut reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:eu-west-1:123456789012:function:tollgate\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\nContent-Length: {}\r\n\r\n",
+                event.len()
+            )
+            .into_bytes();
+            reply.extend_from_slice(&event);
+            reply
+        } else {
+            let ok = path.ends_with("/response");
+            let _ = shared.done.lock().unwrap().send(Done { ok, body, at });
+            b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}".to_vec()
+        };
+        if writer.write_all(&reply).is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Tollgate as an AWS Lambda authorizer for API Gateway.
+//!
+//! - [`event`]: which authorizer format a payload is (REST TOKEN, REST
+//!   REQUEST, HTTP API payload 1.0 and 2.0) and the [`Request`] it means;
+//! - [`identity`]: the authorizer's identity sources (its cache key), the
+//!   only place a REQUEST event's credential is read from;
+//! - [`response`]: the answer (IAM policy, simple response, or the errors
+//!   API Gateway turns into 401 and 500);
+//! - [`arn`]: execute-api ARNs and grants as policy resources;
+//! - [`setup`]: where the module and the policy document come from.
+//!
+//! [`State`] (engine, compiled module, configured instances, keys) is built
+//! once at init, before the runtime loop; [`handle`] is the whole
+//! invocation, a plain `async fn` over a JSON event.
+
+pub mod arn;
+pub mod event;
+pub mod identity;
+pub mod response;
+pub mod setup;
+
+use lambda_runtime::Diagnostic;
+use serde_json::Value;
+use tollgate_host::Gate;
+use tollgate_host::model::{Decision, DenyReason, Request};
+
+use crate::event::ApiGatewayRequest;
+
+use crate::event::Event;
+
+pub use setup::{InitError, LambdaSettings};
+
+/// The exact error message API Gateway turns into a 401.
+pub const UNAUTHORIZED: &str = "Unauthorized";
+
+/// Everything an invocation needs, built once at init.
+#[derive(Debug)]
+pub struct State {
+    /// The configured policy module with its keys.
+    pub gate: Gate,
+    /// The Lambda front door's own settings.
+    pub settings: LambdaSettings,
+}
+
+/// A function error: API Gateway answers 401 for [`HandlerError::Unauthorized`]
+/// (message exactly `Unauthorized`) and 500 for the others, caching nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    /// Not authenticated: missing, malformed, badly signed, expired … token.
+    /// The message is exactly `Unauthorized`; the reason is only logged.
+    #[error("Unauthorized")]
+    Unauthorized {
+        /// Why (for logs and tests; never sent).
+        reason: DenyReason,
+    },
+    /// The issuer's keys are unavailable: the host's trouble, not the client's.
+    #[error("signing keys unavailable: {0}")]
+    KeysUnavailable(String),
+    /// The policy module or host failed (trap, deadline, memory limit).
+    #[error("policy module failed ({reason}): {message}")]
+    Internal {
+        /// `internal-error`, `not-configured`.
+        reason: String,
+        /// Detail.
+        message: String,
+    },
+    /// Not an authorizer event this function can read (a deployment problem).
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+}
+
+impl HandlerError {
+    /// The Runtime API `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandlerError::Unauthorized { .. } => UNAUTHORIZED,
+            HandlerError::KeysUnavailable(_) => "KeysUnavailable",
+            HandlerError::Internal { .. } => "InternalError",
+            HandlerError::InvalidEvent(_) => "InvalidEvent",
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(error: HandlerError) -> Self {
+        Diagnostic {
+            error_type: error.error_type().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// Decide one request: the single place the Lambda front door asks the
+/// policy module, through the host's [`Gate`]: in Lambda mode a due key
+/// refresh runs inline first (bounded), and an unknown `kid` refetches the
+/// issuer's keys (rate-limited) before the module is asked once more.
+pub async fn decide(state: &State, request: &Request) -> Decision {
+    state.gate.decide(request).await
+}
+
+/// One invocation: detect the event format, map it to a [`Request`] decided
+/// as of now, decide, and answer.
+pub async fn handle(state: &State, payload: Value) -> Result<Value, HandlerError> {
+    handle_at(state, payload, tollgate_host::clock::unix_now()).await
+}
+
+/// [`handle`] as of `now` (unix seconds).
+pub async fn handle_at(state: &State, payload: Value, now: i64) -> Result<Value, HandlerError> {
+    // Error messages name fields, never their values (which can carry
+    // credentials): they are safe to log and to return.
+    let event = match Event::read(payload) {
+        Ok(event) => event,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the invocation event");
+            return Err(HandlerError::InvalidEvent(e.0));
+        }
+    };
+    let kind = event.kind();
+    let request = event.into_request(&state.settings.identity_sources, now);
+    let decision = decide(state, &request).await;
+    let answer = response::answer(kind, &request, &decision, &state.settings);
+    log_answer(kind, &request, &decision, &answer);
+    answer
+}
+
+/// Log `message` as a warning the first time `flag` is seen unset (a
+/// deployment problem worth one line, not one per invocation).
+pub(crate) fn warn_once(flag: &std::sync::atomic::AtomicBool, message: &'static str) {
+    if !flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!("{message}");
+    }
+}
+
+fn log_answer(
+    kind: event::EventKind,
+    request: &ApiGatewayRequest,
+    decision: &Decision,
+    answer: &Result<Value, HandlerError>,
+) {
+    let (outcome, reason) = match decision {
+        Decision::Allow(_) => ("allow", ""),
+        Decision::Deny(deny) => ("deny", deny.reason.as_str()),
+        Decision::Error { reason, .. } => ("error", reason.as_str()),
+    };
+    match answer {
+        Ok(_) => tracing::info!(
+            event = kind.as_str(), method = %request.method, path = %request.path,
+            outcome, reason, "answered"
+        ),
+        Err(HandlerError::Unauthorized { .. }) => tracing::info!(
+            event = kind.as_str(), method = %request.method, path = %request.path,
+            outcome, reason, answer = UNAUTHORIZED, "answered"
+        ),
+        Err(e) => tracing::error!(
+            event = kind.as_str(), method = %request.method, path = %request.path,
+            outcome, reason, error = %e, "answered with a function error"
+        ),
+    }
+}

@@ -1,0 +1,477 @@
+//! The answer API Gateway gets for a decision.
+//!
+//! | decision | REST (TOKEN, REQUEST), HTTP 1.0, HTTP 2.0 with IAM policies | HTTP 2.0 simple responses |
+//! |---|---|---|
+//! | allow | `Allow` for exactly the granted routes, `context` | `isAuthorized` = the requested route is granted, `context` |
+//! | deny 401 | function error `Unauthorized` | the same |
+//! | deny 403 | explicit `Deny` of the requested route only, `principalId` the caller (`Unauthorized` when the route's ARN holds an IAM wildcard from the client) | `isAuthorized: false` |
+//! | keys unavailable, module/host failure | function error (not `Unauthorized`): API Gateway answers 500 and caches nothing | the same |
+
+use std::sync::atomic::AtomicBool;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayV2CustomAuthorizerIamPolicyResponse, ApiGatewayV2CustomAuthorizerSimpleResponse,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use serde_json::{Map, Value};
+use tollgate_host::model::grants::grant_matches;
+use tollgate_host::model::{Allow, Decision, DenyReason, Outcome};
+
+use crate::arn::{ExecuteApiArn, grant_resources};
+use crate::event::{ApiGatewayRequest, EventKind};
+use crate::{HandlerError, LambdaSettings, warn_once};
+
+/// The `principalId` of a 403 answer whose deny names no principal (a
+/// custom module's; the default module always names the caller).
+pub const DENIED_PRINCIPAL: &str = "anonymous";
+
+/// IAM policy language version.
+pub const POLICY_VERSION: &str = "2012-10-17";
+
+/// Build the answer for `decision` on `request`, which came as a `kind` event.
+pub fn answer(
+    kind: EventKind,
+    request: &ApiGatewayRequest,
+    decision: &Decision,
+    settings: &LambdaSettings,
+) -> Result<Value, HandlerError> {
+    let simple = settings.simple_response && kind == EventKind::HttpV2;
+    match decision.outcome() {
+        Outcome::Allow(allow) => {
+            if allow.request_dependent {
+                warn_once(
+                    &REQUEST_DEPENDENT_WARNED,
+                    "the policy module's decision depends on more than the token: set the authorizer's result TTL to 0 or put the route in its identity sources, or API Gateway reuses it for other requests",
+                );
+            }
+            let context = context_map(allow, settings.context_max_bytes);
+            if simple {
+                Ok(simple_allow(allow, request, context))
+            } else {
+                iam_allow(kind, allow, request, context, settings)
+            }
+        }
+        Outcome::Unavailable(deny) => Err(HandlerError::KeysUnavailable(deny.detail.clone())),
+        Outcome::Unauthenticated(deny) => Err(HandlerError::Unauthorized {
+            reason: deny.reason,
+        }),
+        Outcome::Forbidden(deny) => {
+            let mut context = Map::new();
+            context.insert("reason".into(), deny.reason.as_str().into());
+            if simple {
+                let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::<Value>::default();
+                response.is_authorized = false;
+                response.context = Value::Object(context);
+                Ok(to_json(&response))
+            } else {
+                let arn = request.method_arn.as_deref().ok_or_else(no_arn)?;
+                let route = literal_route(arn, deny.reason)?;
+                let statement = statement(IamPolicyEffect::Deny, vec![route]);
+                Ok(iam_response(
+                    kind,
+                    deny.principal.as_deref().unwrap_or(DENIED_PRINCIPAL),
+                    vec![statement],
+                    context,
+                    None,
+                ))
+            }
+        }
+        Outcome::Failed { reason, message } => Err(HandlerError::Internal {
+            reason: reason.to_string(),
+            message: message.to_string(),
+        }),
+    }
+}
+
+fn simple_allow(
+    allow: &Allow,
+    request: &ApiGatewayRequest,
+    mut context: Map<String, Value>,
+) -> Value {
+    let (method, path) = routed(request);
+    let granted = allow
+        .grants
+        .iter()
+        .any(|g| grant_matches(g, &method, &path));
+    if !granted {
+        tracing::info!(method = %request.method, path = %request.path, "valid token, but the route is not among its grants");
+    }
+    context
+        .entry("principalId")
+        .or_insert_with(|| Value::String(allow.principal.clone()));
+    let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::<Value>::default();
+    response.is_authorized = granted;
+    response.context = Value::Object(context);
+    to_json(&response)
+}
+
+fn iam_allow(
+    kind: EventKind,
+    allow: &Allow,
+    request: &ApiGatewayRequest,
+    context: Map<String, Value>,
+    settings: &LambdaSettings,
+) -> Result<Value, HandlerError> {
+    let requested = request.method_arn.as_deref().ok_or_else(no_arn)?;
+    // The ARN holds the client's path: it is never quoted in an error.
+    let arn = ExecuteApiArn::parse(requested).ok_or_else(|| {
+        HandlerError::InvalidEvent(
+            "the event's methodArn/routeArn is not an execute-api ARN (arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<method>/<path>)".into(),
+        )
+    })?;
+    let (method, path) = routed(request);
+    let granted = grant_resources(&arn, requested, &method, &path, &allow.grants);
+    if granted.default_route_per_path {
+        tracing::warn!(
+            "the $default route's ARN is the same for every path: this Allow covers all of them while cached; set the authorizer's result TTL to 0 or put the route in its identity sources"
+        );
+    }
+    if !granted.inexpressible.is_empty() {
+        let patterns: Vec<String> = granted
+            .inexpressible
+            .iter()
+            .map(|g| format!("{} {}", g.method, g.path))
+            .collect();
+        tracing::warn!(
+            grants = ?patterns,
+            "grants with one-segment wildcards cannot be written as execute-api ARNs (`*` also matches `/`): only the requested route is allowed for them; set the authorizer's result TTL to 0 or put the route in its identity sources"
+        );
+    }
+    let statement = if granted.resources.is_empty() {
+        // A valid token that may call nothing here: an explicit Deny of this
+        // route only (never a blanket Deny, which a cache would apply to
+        // every route).
+        tracing::info!(method = %request.method, path = %request.path, "valid token, but no route is granted");
+        statement(
+            IamPolicyEffect::Deny,
+            vec![literal_route(requested, DenyReason::Forbidden)?],
+        )
+    } else {
+        statement(IamPolicyEffect::Allow, granted.resources)
+    };
+    let usage_key = if kind.is_rest() {
+        usage_identifier_key(allow, settings.usage_identifier_claim.as_deref())
+    } else {
+        None
+    };
+    Ok(iam_response(
+        kind,
+        &allow.principal,
+        vec![statement],
+        context,
+        usage_key,
+    ))
+}
+
+/// The route grants are matched against: the method and path in the
+/// event's ARN (what API Gateway evaluates an IAM policy against, relative
+/// to the stage), else the request's own.
+fn routed(request: &ApiGatewayRequest) -> (String, String) {
+    match request.method_arn.as_deref().and_then(ExecuteApiArn::parse) {
+        Some(arn) if arn.method != "$default" && arn.method != "*" => {
+            (arn.method.to_ascii_uppercase(), arn.path)
+        }
+        _ => (request.method.clone(), request.path.clone()),
+    }
+}
+
+fn statement(effect: IamPolicyEffect, resources: Vec<String>) -> IamPolicyStatement {
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".into()];
+    statement.effect = effect;
+    statement.resource = resources;
+    statement
+}
+
+fn iam_response(
+    kind: EventKind,
+    principal: &str,
+    statements: Vec<IamPolicyStatement>,
+    context: Map<String, Value>,
+    usage_identifier_key: Option<String>,
+) -> Value {
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some(POLICY_VERSION.into());
+    policy.statement = statements;
+    if kind.is_rest() {
+        let mut response = ApiGatewayCustomAuthorizerResponse::<Value>::default();
+        response.principal_id = Some(principal.to_string());
+        response.policy_document = policy;
+        response.context = Value::Object(context);
+        response.usage_identifier_key = usage_identifier_key;
+        let mut value = to_json(&response);
+        if let Some(object) = value.as_object_mut()
+            && object.get("usageIdentifierKey").is_some_and(Value::is_null)
+        {
+            object.remove("usageIdentifierKey");
+        }
+        value
+    } else {
+        let mut response = ApiGatewayV2CustomAuthorizerIamPolicyResponse::<Value>::default();
+        response.principal_id = Some(principal.to_string());
+        response.policy_document = policy;
+        response.context = Value::Object(context);
+        to_json(&response)
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    // These types serialize infallibly (strings, maps, vectors).
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// The requested route's ARN for an explicit Deny, which API Gateway caches
+/// and applies to every later request of the same identity: it must cover
+/// exactly that route. In a policy resource `*` and `?` are wildcards, and
+/// a client can put them in its path (`GET /orders/*`), so an ARN holding
+/// one cannot be denied literally: the answer is then `Unauthorized` (401),
+/// which carries no policy to reuse.
+fn literal_route(arn: &str, reason: DenyReason) -> Result<String, HandlerError> {
+    if arn.contains(['*', '?']) {
+        tracing::info!(
+            reason = reason.as_str(),
+            "the requested route's ARN holds an IAM wildcard from the client; answering Unauthorized instead of a Deny that would cover other routes"
+        );
+        return Err(HandlerError::Unauthorized { reason });
+    }
+    Ok(arn.to_string())
+}
+
+fn no_arn() -> HandlerError {
+    HandlerError::InvalidEvent("the event has no methodArn/routeArn to build a policy from".into())
+}
+
+/// The value of the context claim `claim`, when it is a non-empty string.
+fn usage_identifier_key(allow: &Allow, claim: Option<&str>) -> Option<String> {
+    let claim = claim?;
+    let (_, json) = allow.context.iter().find(|(name, _)| name == claim)?;
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::String(key)) if !key.is_empty() => Some(key),
+        _ => None,
+    }
+}
+
+/// The decision's context as API Gateway accepts it: string, number and
+/// boolean values as they are; objects and arrays as their compact JSON
+/// text; `null` left out. Entries are kept in order while the whole map,
+/// as JSON, stays within `max_bytes`; the rest are dropped with a warning.
+pub fn context_map(allow: &Allow, max_bytes: usize) -> Map<String, Value> {
+    let mut map = Map::new();
+    let mut size = 2; // `{}`
+    let mut dropped = Vec::new();
+    for (name, json) in &allow.context {
+        let value = match serde_json::from_str::<Value>(json) {
+            Ok(Value::Null) => continue,
+            Ok(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => v,
+            Ok(other) => Value::String(other.to_string()),
+            Err(_) => Value::String(json.clone()),
+        };
+        if map.contains_key(name) {
+            continue;
+        }
+        let entry = json_len(&Value::String(name.clone())) + 1 + json_len(&value);
+        let added = if map.is_empty() { entry } else { entry + 1 };
+        if size + added > max_bytes {
+            dropped.push(name.clone());
+            continue;
+        }
+        size += added;
+        map.insert(name.clone(), value);
+    }
+    if !dropped.is_empty() {
+        tracing::warn!(dropped = ?dropped, max_bytes, "context entries left out to stay within the context size limit");
+    }
+    map
+}
+
+fn json_len(value: &Value) -> usize {
+    serde_json::to_string(value).map(|s| s.len()).unwrap_or(0)
+}
+
+static REQUEST_DEPENDENT_WARNED: AtomicBool = AtomicBool::new(false);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_host::model::{Grant, Request};
+
+    fn allow(context: &[(&str, &str)]) -> Allow {
+        Allow {
+            principal: "alice".into(),
+            issuer: "https://issuer.example".into(),
+            context: context
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            grants: vec![Grant {
+                method: "*".into(),
+                path: "/*".into(),
+            }],
+            request_dependent: false,
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn context_values_are_strings_numbers_or_booleans() {
+        let map = context_map(
+            &allow(&[
+                ("email", "\"a@example.com\""),
+                ("n", "42"),
+                ("f", "1.5"),
+                ("ok", "true"),
+                ("none", "null"),
+                ("groups", "[\"a\",\"b\"]"),
+                ("obj", "{\"k\":{\"x\":1}}"),
+            ]),
+            8192,
+        );
+        assert_eq!(
+            Value::Object(map),
+            serde_json::json!({
+                "email": "a@example.com",
+                "n": 42,
+                "f": 1.5,
+                "ok": true,
+                "groups": "[\"a\",\"b\"]",
+                "obj": "{\"k\":{\"x\":1}}",
+            })
+        );
+    }
+
+    #[test]
+    fn context_stays_within_its_size_limit_exactly() {
+        // {"a":"xxxx"} is 12 bytes.
+        let one = allow(&[("a", "\"xxxx\"")]);
+        assert_eq!(context_map(&one, 12).len(), 1);
+        assert_eq!(context_map(&one, 11).len(), 0);
+        // {"a":"xxxx","b":1} is 18 bytes: the second entry needs all of them.
+        let two = allow(&[("a", "\"xxxx\""), ("b", "1")]);
+        assert_eq!(context_map(&two, 18).len(), 2);
+        assert_eq!(context_map(&two, 17).len(), 1);
+        let big = "\"".to_string() + &"x".repeat(10_000) + "\"";
+        let mixed = allow(&[("big", big.as_str()), ("small", "1")]);
+        let map = context_map(&mixed, 8192);
+        assert_eq!(map.keys().collect::<Vec<_>>(), ["small"]);
+        assert!(serde_json::to_string(&map).unwrap().len() <= 8192);
+    }
+
+    fn request(method: &str, path: &str, arn: Option<&str>) -> ApiGatewayRequest {
+        ApiGatewayRequest {
+            request: Request {
+                method: method.into(),
+                path: path.into(),
+                ..Request::default()
+            },
+            method_arn: arn.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn grants_are_matched_against_the_route_in_the_arn() {
+        let mut a = allow(&[]);
+        a.grants = vec![Grant {
+            method: "GET".into(),
+            path: "/orders/*".into(),
+        }];
+        let settings = LambdaSettings {
+            simple_response: true,
+            ..LambdaSettings::default()
+        };
+        let arn = "arn:aws:execute-api:us-east-1:1:api/prod/GET/orders/42";
+        let cases = [
+            // The ARN is what the route is: a path with a stage prefix or a
+            // custom domain's base path does not change it.
+            (request("GET", "/prod/orders/42", Some(arn)), true),
+            (request("GET", "/base/orders/42", Some(arn)), true),
+            (
+                request(
+                    "GET",
+                    "/orders/42",
+                    Some("arn:aws:execute-api:us-east-1:1:api/prod/POST/orders/42"),
+                ),
+                false,
+            ),
+            // No usable ARN: the request's own method and path.
+            (request("GET", "/orders/42", None), true),
+            (
+                request(
+                    "GET",
+                    "/users/1",
+                    Some("arn:aws:execute-api:us-east-1:1:api/$default/$default"),
+                ),
+                false,
+            ),
+        ];
+        for (req, want) in cases {
+            let answer = answer(
+                EventKind::HttpV2,
+                &req,
+                &Decision::Allow(a.clone()),
+                &settings,
+            )
+            .unwrap();
+            assert_eq!(answer["isAuthorized"], want, "{req:?}");
+        }
+    }
+
+    #[test]
+    fn errors_and_keys_unavailable_are_never_denies() {
+        let settings = LambdaSettings::default();
+        let req = request(
+            "GET",
+            "/",
+            Some("arn:aws:execute-api:us-east-1:1:api/prod/GET/"),
+        );
+        let error = Decision::Error {
+            reason: "internal-error".into(),
+            message: "trap".into(),
+        };
+        for kind in [
+            EventKind::RestToken,
+            EventKind::RestRequest,
+            EventKind::HttpV1,
+            EventKind::HttpV2,
+        ] {
+            let got = answer(kind, &req, &error, &settings).unwrap_err();
+            assert!(matches!(got, HandlerError::Internal { .. }), "{got:?}");
+            assert_ne!(got.to_string(), "Unauthorized");
+            let keys = Decision::Deny(tollgate_host::model::Deny::new(
+                DenyReason::KeysUnavailable,
+                "cold cache",
+            ));
+            let got = answer(kind, &req, &keys, &settings).unwrap_err();
+            assert!(matches!(got, HandlerError::KeysUnavailable(_)), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn an_allow_granting_nothing_here_denies_only_the_requested_route() {
+        let mut a = allow(&[]);
+        a.grants = vec![];
+        let arn = "arn:aws:execute-api:us-east-1:1:api/prod/GET/orders/42";
+        let answer = answer(
+            EventKind::RestRequest,
+            &request("GET", "/orders/42", Some(arn)),
+            &Decision::Allow(a),
+            &LambdaSettings::default(),
+        )
+        .unwrap();
+        let statement = &answer["policyDocument"]["Statement"][0];
+        assert_eq!(statement["Effect"], "Deny");
+        assert_eq!(statement["Resource"], serde_json::json!([arn]));
+    }
+
+    #[test]
+    fn usage_key_comes_from_a_string_claim_only() {
+        let a = allow(&[("api_key", "\"k-123\""), ("n", "5")]);
+        assert_eq!(
+            usage_identifier_key(&a, Some("api_key")).as_deref(),
+            Some("k-123")
+        );
+        assert_eq!(usage_identifier_key(&a, Some("n")), None);
+        assert_eq!(usage_identifier_key(&a, Some("other")), None);
+        assert_eq!(usage_identifier_key(&a, None), None);
+    }
+}

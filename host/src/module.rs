@@ -1,0 +1,407 @@
+//! Policy modules: loaded (compiled, or precompiled `.cwasm`) into the
+//! process's [`Runtime`], linked once into an `InstancePre`, and run as
+//! sandboxed instances with a per-call deadline and a memory cap. Also
+//! precompiling (`tollgate compile`) and the WIT versions this host runs.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_keys::KeyStore;
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Precompiled, Store};
+
+use crate::bindings::{AuthorizerWorld, AuthorizerWorldPre, HostState};
+#[cfg(feature = "compiler")]
+use crate::runtime::wasmtime_config;
+use crate::runtime::{EPOCH_TICK, Runtime};
+
+/// The default policy module, built from `guest/` by `host/build.rs`
+/// (absent from a lean build, which cannot compile it).
+#[cfg(feature = "compiler")]
+pub static DEFAULT_MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tollgate_guest.wasm"));
+
+/// The WIT package modules implement.
+pub const WIT_PACKAGE: &str = "tollgate:authorizer";
+/// The versions of [`WIT_PACKAGE`] this host runs, inclusive: a module
+/// names the version it targets in its imports
+/// (`tollgate:authorizer/types@0.2.0`), and one outside this range is
+/// refused at load with [`ModuleError::WitVersion`].
+pub const WIT_VERSIONS: (WitVersion, WitVersion) =
+    (WitVersion(0, 2, 0), WitVersion(0, 2, u32::MAX));
+
+/// A `major.minor.patch` version of the WIT package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WitVersion(pub u32, pub u32, pub u32);
+
+impl WitVersion {
+    /// Parse `major.minor.patch`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split('.').map(|p| p.parse::<u32>().ok());
+        let version = WitVersion(parts.next()??, parts.next()??, parts.next()??);
+        parts.next().is_none().then_some(version)
+    }
+}
+
+impl std::fmt::Display for WitVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.2 == u32::MAX {
+            write!(f, "{}.{}.x", self.0, self.1)
+        } else {
+            write!(f, "{}.{}.{}", self.0, self.1, self.2)
+        }
+    }
+}
+
+/// Sandbox limits for each module instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxLimits {
+    /// Wall-clock budget for one call into the module (`configure` or `authorize`).
+    pub deadline: Duration,
+    /// Maximum linear memory of one instance, in bytes.
+    pub memory_bytes: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            deadline: Duration::from_millis(100),
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Failures to load or run a policy module.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// The module file could not be read.
+    #[error("cannot read policy module {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a component this host can compile or load.
+    #[error(
+        "invalid policy module: {0:#}. Pass a wasm32-wasip2 component (.wasm) or a .cwasm precompiled by this same tollgate version with `tollgate compile`"
+    )]
+    Invalid(wasmtime::Error),
+    /// The module does not implement `tollgate:authorizer/authorizer@0.2.0` as this host expects.
+    #[error(
+        "the policy module does not fit this host's WIT world tollgate:authorizer/authorizer@0.2.0: {0:#}"
+    )]
+    Incompatible(wasmtime::Error),
+    /// A precompiled module made by another wasmtime version, configuration or CPU.
+    #[error(
+        "precompiled module does not load here ({0:#}); recompile it with `tollgate compile` for this host, or pass the .wasm"
+    )]
+    Precompiled(wasmtime::Error),
+    /// The module targets a version of the WIT package this host does not run.
+    #[error(
+        "the policy module targets {package}@{found}, but this host runs {package}@{min} to {max}; rebuild the module against a WIT version in that range (tollgate-sdk names it)"
+    )]
+    WitVersion {
+        /// The package.
+        package: &'static str,
+        /// The version the module imports.
+        found: String,
+        /// Oldest version this host runs.
+        min: WitVersion,
+        /// Newest version this host runs.
+        max: WitVersion,
+    },
+    /// A lean build (no compiler) was given a module that needs compiling.
+    #[error(
+        "this tollgate is a lean build without the Cranelift compiler: it loads only modules precompiled for it (.cwasm). Precompile the module with `tollgate compile --target <arch> -o tollgate.cwasm module.wasm` (the same tollgate version), or use the default build"
+    )]
+    NeedsCompiler,
+    /// The process's wasmtime engine could not be created.
+    #[error("cannot start the WebAssembly runtime: {0}")]
+    Runtime(String),
+    /// Instantiation or a call failed (trap, deadline, memory limit).
+    #[error("policy module failed: {0:#}")]
+    Trap(wasmtime::Error),
+    /// This build cannot compile for the requested target architecture.
+    #[error(
+        "cannot precompile for {triple}: {error:#}. Cross-compiling needs a tollgate whose wasmtime has the `all-arch` feature; or run `tollgate compile --target` on a machine of that architecture"
+    )]
+    UnsupportedTarget {
+        /// The target triple.
+        triple: &'static str,
+        /// wasmtime's refusal.
+        error: wasmtime::Error,
+    },
+}
+
+/// A compiled policy module, ready to instantiate. Cheap to share (`Arc`).
+pub struct PolicyModule {
+    runtime: Runtime,
+    pre: AuthorizerWorldPre<HostState>,
+    limits: SandboxLimits,
+}
+
+impl std::fmt::Debug for PolicyModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyModule")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyModule {
+    /// The embedded default policy module (compiled at load).
+    #[cfg(feature = "compiler")]
+    pub fn default_module(limits: SandboxLimits) -> Result<Arc<Self>, ModuleError> {
+        Self::from_bytes(DEFAULT_MODULE, limits)
+    }
+
+    /// A module file: a component (`.wasm`) or a precompiled `.cwasm`.
+    pub fn from_file(path: &Path, limits: SandboxLimits) -> Result<Arc<Self>, ModuleError> {
+        let bytes = std::fs::read(path).map_err(|source| ModuleError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, limits)
+    }
+
+    /// Component bytes or precompiled `.cwasm` bytes (detected), loaded
+    /// into the process's [`Runtime`].
+    ///
+    /// A `.cwasm` is trusted: only load precompiled modules you produced.
+    /// A lean build (without the `compiler` feature) loads only `.cwasm`.
+    pub fn from_bytes(bytes: &[u8], limits: SandboxLimits) -> Result<Arc<Self>, ModuleError> {
+        let runtime = Runtime::shared()?;
+        let component = match Engine::detect_precompiled(bytes) {
+            Some(Precompiled::Component) => {
+                // SAFETY: `.cwasm` files are produced by `tollgate compile`
+                // (this crate's `precompile`) and are trusted like the binary.
+                #[allow(unsafe_code)]
+                let loaded = unsafe { Component::deserialize(runtime.engine(), bytes) };
+                loaded.map_err(ModuleError::Precompiled)?
+            }
+            Some(Precompiled::Module) => {
+                return Err(ModuleError::Invalid(wasmtime::Error::msg(
+                    "this is a precompiled core module, not a component",
+                )));
+            }
+            None => compile(&runtime, bytes)?,
+        };
+        check_wit_version(&runtime, &component)?;
+        Self::from_component(runtime, component, limits)
+    }
+
+    fn from_component(
+        runtime: Runtime,
+        component: Component,
+        limits: SandboxLimits,
+    ) -> Result<Arc<Self>, ModuleError> {
+        let mut linker = Linker::<HostState>::new(runtime.engine());
+        AuthorizerWorld::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(ModuleError::Incompatible)?;
+        // The module gets no WASI: no files, clocks, randomness or network.
+        // Anything else it imports traps when called, which fails closed.
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(ModuleError::Incompatible)?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(ModuleError::Incompatible)?;
+        let pre = AuthorizerWorldPre::new(instance_pre).map_err(ModuleError::Incompatible)?;
+        Ok(Arc::new(PolicyModule {
+            runtime,
+            pre,
+            limits,
+        }))
+    }
+
+    /// The same compiled module under other sandbox limits: nothing is
+    /// compiled or linked again (the engine and the pre-instantiated
+    /// component are shared; limits apply per instance).
+    pub fn with_limits(&self, limits: SandboxLimits) -> Arc<Self> {
+        Arc::new(PolicyModule {
+            runtime: self.runtime.clone(),
+            pre: self.pre.clone(),
+            limits,
+        })
+    }
+
+    /// The sandbox limits.
+    pub fn limits(&self) -> SandboxLimits {
+        self.limits
+    }
+
+    /// A fresh, unconfigured instance with its own store.
+    pub(crate) fn instantiate(&self, keys: Arc<KeyStore>) -> Result<Instance, ModuleError> {
+        let mut store = Store::new(
+            self.runtime.engine(),
+            HostState::new(keys, self.limits.memory_bytes),
+        );
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(self.deadline_ticks());
+        let bindings = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(ModuleError::Trap)?;
+        Ok(Instance {
+            store,
+            bindings,
+            deadline_ticks: self.deadline_ticks(),
+        })
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        let ticks = self.limits.deadline.as_nanos() / EPOCH_TICK.as_nanos();
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+/// Compile component bytes in `runtime` (the default build).
+#[cfg(feature = "compiler")]
+fn compile(runtime: &Runtime, bytes: &[u8]) -> Result<Component, ModuleError> {
+    Component::new(runtime.engine(), bytes).map_err(ModuleError::Invalid)
+}
+
+/// A lean build cannot compile: only `.cwasm` loads.
+#[cfg(not(feature = "compiler"))]
+fn compile(_runtime: &Runtime, _bytes: &[u8]) -> Result<Component, ModuleError> {
+    Err(ModuleError::NeedsCompiler)
+}
+
+/// Refuse a module whose `tollgate:authorizer` imports name a version
+/// outside [`WIT_VERSIONS`] (before linking, whose error would only say
+/// an import is missing).
+fn check_wit_version(runtime: &Runtime, component: &Component) -> Result<(), ModuleError> {
+    let (min, max) = WIT_VERSIONS;
+    let prefix = format!("{WIT_PACKAGE}/");
+    for (name, _) in component.component_type().imports(runtime.engine()) {
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let found = rest.split_once('@').map(|(_, version)| version);
+        let fits = found
+            .and_then(WitVersion::parse)
+            .is_some_and(|v| (min..=max).contains(&v));
+        if !fits {
+            return Err(ModuleError::WitVersion {
+                package: WIT_PACKAGE,
+                found: found.unwrap_or("(no version)").to_string(),
+                min,
+                max,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Compile a component to a `.cwasm` for this host (same wasmtime version,
+/// configuration and CPU features).
+#[cfg(feature = "compiler")]
+pub fn precompile(wasm: &[u8]) -> Result<Vec<u8>, ModuleError> {
+    precompile_for(wasm, None)
+}
+
+/// A deployment target for precompiled modules: an architecture's Linux
+/// triple with its **baseline** CPU features only, so the `.cwasm` loads on
+/// every machine of that architecture (not just on one like the build
+/// machine, whose extra features host-targeted precompiling would use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// `x86_64-unknown-linux-gnu` (Lambda `x86_64`).
+    X86_64,
+    /// `aarch64-unknown-linux-gnu` (Lambda `arm64`, Graviton).
+    Aarch64,
+}
+
+impl Target {
+    /// The target triple handed to wasmtime.
+    pub fn triple(self) -> &'static str {
+        match self {
+            Target::X86_64 => "x86_64-unknown-linux-gnu",
+            Target::Aarch64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+}
+
+/// Compile a component to a `.cwasm` with the runtime's exact
+/// [`wasmtime_config`], for `target` (baseline CPU features of that
+/// architecture) or, with `None`, for this host and its CPU.
+///
+/// Cross-compiling to another architecture needs a wasmtime built with its
+/// `all-arch` feature; without it the error says so.
+#[cfg(feature = "compiler")]
+pub fn precompile_for(wasm: &[u8], target: Option<Target>) -> Result<Vec<u8>, ModuleError> {
+    let mut config = wasmtime_config();
+    if let Some(target) = target {
+        config
+            .target(target.triple())
+            .map_err(ModuleError::Invalid)?;
+    }
+    let engine = Engine::new(&config).map_err(|error| match target {
+        Some(target) => ModuleError::UnsupportedTarget {
+            triple: target.triple(),
+            error,
+        },
+        None => ModuleError::Invalid(error),
+    })?;
+    engine
+        .precompile_component(wasm)
+        .map_err(ModuleError::Invalid)
+}
+
+/// One instance of the module with its store.
+pub(crate) struct Instance {
+    store: Store<HostState>,
+    bindings: AuthorizerWorld,
+    deadline_ticks: u64,
+}
+
+impl Instance {
+    /// Call `configure`.
+    pub(crate) fn configure(
+        &mut self,
+        config: &str,
+    ) -> Result<
+        Result<crate::bindings::wit::Manifest, crate::bindings::wit::ConfigError>,
+        ModuleError,
+    > {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.bindings
+            .call_configure(&mut self.store, config)
+            .map_err(ModuleError::Trap)
+    }
+
+    /// Call `authorize`; also returns the key lookups that missed during the call.
+    pub(crate) fn authorize(
+        &mut self,
+        request: &crate::bindings::wit::Request,
+    ) -> Result<
+        (
+            crate::bindings::wit::Decision,
+            Vec<crate::bindings::KeyMiss>,
+        ),
+        ModuleError,
+    > {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.store.data_mut().misses.clear();
+        let decision = self
+            .bindings
+            .call_authorize(&mut self.store, request)
+            .map_err(ModuleError::Trap)?;
+        Ok((decision, std::mem::take(&mut self.store.data_mut().misses)))
+    }
+}
+
+/// The names of the interfaces a component imports (e.g. to check that a
+/// module asks for nothing but `tollgate:authorizer/keys`).
+#[cfg(feature = "compiler")]
+pub fn component_imports(bytes: &[u8]) -> Result<Vec<String>, ModuleError> {
+    let engine = Engine::new(&wasmtime_config()).map_err(ModuleError::Invalid)?;
+    let component = Component::new(&engine, bytes).map_err(ModuleError::Invalid)?;
+    let ty = component.component_type();
+    Ok(ty
+        .imports(&engine)
+        .map(|(name, _)| name.to_string())
+        .collect())
+}

@@ -1,0 +1,269 @@
+//! Claim checks on a verified payload, and the resulting allow.
+
+use serde_json::{Map, Value};
+
+use crate::config::IssuerPolicy;
+use crate::model::{Allow, Deny, DenyReason, Grant};
+use crate::token::echo;
+
+type Claims = Map<String, Value>;
+
+/// The scope tokens of a `scope` (or string `scp`) claim: RFC 6749
+/// section 3.3 separates them by a space (%x20) only, so
+/// `"x\u{a0}orders.read"` or a tab-joined value is one (unknown) scope,
+/// never `orders.read`. Repeated spaces are tolerated.
+fn scope_tokens(value: &str) -> Vec<&str> {
+    value.split(' ').filter(|s| !s.is_empty()).collect()
+}
+
+fn missing(name: &str) -> Deny {
+    Deny::new(
+        DenyReason::MissingClaim,
+        format!("claim `{name}` is missing"),
+    )
+}
+
+fn invalid(name: &str, expected: &str) -> Deny {
+    Deny::new(
+        DenyReason::InvalidClaims,
+        format!("claim `{name}` is not {expected}"),
+    )
+}
+
+/// A NumericDate claim: a JSON number, floored, saturated into `i64`.
+fn numeric_date(claims: &Claims, name: &str) -> Result<Option<i64>, Deny> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                Ok(Some(i))
+            } else if n.as_u64().is_some() {
+                Ok(Some(i64::MAX))
+            } else {
+                // `as` saturates; JSON has no NaN.
+                Ok(Some(n.as_f64().map_or(0, |f| f.floor() as i64)))
+            }
+        }
+        Some(_) => Err(invalid(name, "a number (NumericDate)")),
+    }
+}
+
+/// A claim that may be a string or an array of strings.
+fn string_or_array<'a>(value: &'a Value, name: &str) -> Result<Vec<&'a str>, Deny> {
+    match value {
+        Value::String(s) => Ok(vec![s.as_str()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| invalid(name, "a string or an array of strings"))
+            })
+            .collect(),
+        _ => Err(invalid(name, "a string or an array of strings")),
+    }
+}
+
+/// Check `claims` against `issuer` at time `now`; build the allow.
+pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<Allow, Deny> {
+    match claims.get("iss") {
+        None => return Err(missing("iss")),
+        Some(Value::String(iss)) if *iss == issuer.issuer => {}
+        Some(Value::String(iss)) => {
+            return Err(Deny::new(
+                DenyReason::WrongIssuer,
+                format!("issuer {} is not the configured issuer", echo(iss)),
+            ));
+        }
+        Some(_) => return Err(invalid("iss", "a string")),
+    }
+
+    let exp = numeric_date(claims, "exp")?;
+    let nbf = numeric_date(claims, "nbf")?;
+    let iat = numeric_date(claims, "iat")?;
+    let leeway = issuer.leeway_seconds;
+
+    match exp {
+        None if issuer.require_exp => return Err(missing("exp")),
+        Some(exp) if now >= exp.saturating_add(leeway) => {
+            return Err(Deny::new(
+                DenyReason::Expired,
+                format!("token expired at {exp} (now {now}, leeway {leeway}s)"),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(nbf) = nbf
+        && now.saturating_add(leeway) < nbf
+    {
+        return Err(Deny::new(
+            DenyReason::NotYetValid,
+            format!("token is not valid before {nbf} (now {now}, leeway {leeway}s)"),
+        ));
+    }
+    if let Some(iat) = iat
+        && iat > now.saturating_add(leeway)
+    {
+        return Err(Deny::new(
+            DenyReason::IssuedInFuture,
+            format!("token was issued in the future at {iat} (now {now}, leeway {leeway}s)"),
+        ));
+    }
+    if let Some(max) = issuer.max_lifetime_seconds {
+        let Some(iat) = iat else {
+            return Err(missing("iat"));
+        };
+        let Some(exp) = exp else {
+            return Err(missing("exp"));
+        };
+        let lifetime = exp.saturating_sub(iat);
+        if lifetime > max {
+            return Err(Deny::new(
+                DenyReason::LifetimeTooLong,
+                format!("token lifetime is {lifetime}s, above the maximum of {max}s"),
+            ));
+        }
+    }
+
+    if !issuer.audiences.is_empty() {
+        let aud = claims.get("aud").ok_or_else(|| missing("aud"))?;
+        let values = string_or_array(aud, "aud")?;
+        if !values
+            .iter()
+            .any(|a| issuer.audiences.iter().any(|c| c == a))
+        {
+            return Err(Deny::new(
+                DenyReason::WrongAudience,
+                "no `aud` value is among the configured audiences",
+            ));
+        }
+    }
+
+    if !issuer.client_ids.is_empty() {
+        let values = match (claims.get("client_id"), claims.get("aud")) {
+            (Some(Value::String(id)), _) => vec![id.as_str()],
+            (Some(_), _) => return Err(invalid("client_id", "a string")),
+            (None, Some(aud)) => string_or_array(aud, "aud")?,
+            (None, None) => {
+                return Err(Deny::new(
+                    DenyReason::MissingClaim,
+                    "claim `client_id` (or `aud`) is missing",
+                ));
+            }
+        };
+        if !values
+            .iter()
+            .any(|a| issuer.client_ids.iter().any(|c| c == a))
+        {
+            return Err(Deny::new(
+                DenyReason::WrongClient,
+                "`client_id` is not among the configured client ids",
+            ));
+        }
+    }
+
+    if let Some(expected) = issuer.token_use {
+        match claims.get("token_use") {
+            None => return Err(missing("token_use")),
+            Some(Value::String(t)) if t == expected.as_str() => {}
+            Some(Value::String(t)) => {
+                return Err(Deny::new(
+                    DenyReason::WrongTokenUse,
+                    format!(
+                        "token_use is {}, expected \"{}\"",
+                        echo(t),
+                        expected.as_str()
+                    ),
+                ));
+            }
+            Some(_) => return Err(invalid("token_use", "a string")),
+        }
+    }
+
+    for name in &issuer.required_claims {
+        if claims.get(name).is_none_or(Value::is_null) {
+            return Err(missing(name));
+        }
+    }
+
+    // The caller is named before the scopes are checked, so that a 403
+    // (valid token, request refused) names who was refused; a token
+    // without a usable principal is not an authenticated caller (401).
+    let principal = issuer
+        .principal_claims
+        .iter()
+        .find_map(|name| match claims.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            Deny::new(
+                DenyReason::MissingClaim,
+                format!(
+                    "no principal claim ({}) is a non-empty string",
+                    issuer.principal_claims.join(", ")
+                ),
+            )
+        })?;
+
+    if !issuer.required_scopes.is_empty() {
+        let granted: Vec<&str> = match (claims.get("scope"), claims.get("scp")) {
+            (Some(Value::String(s)), _) => scope_tokens(s),
+            (Some(_), _) => return Err(invalid("scope", "a space-separated string")),
+            (None, Some(Value::String(s))) => scope_tokens(s),
+            (None, Some(Value::Array(items))) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| invalid("scp", "a string or an array of strings"))
+                })
+                .collect::<Result<_, _>>()?,
+            (None, Some(_)) => return Err(invalid("scp", "a string or an array of strings")),
+            (None, None) => {
+                return Err(Deny::new(
+                    DenyReason::InsufficientScope,
+                    "token grants no scopes (no `scope` or `scp` claim)",
+                )
+                .with_principal(principal));
+            }
+        };
+        let lacking: Vec<&str> = issuer
+            .required_scopes
+            .iter()
+            .map(String::as_str)
+            .filter(|r| !granted.contains(r))
+            .collect();
+        if !lacking.is_empty() {
+            return Err(Deny::new(
+                DenyReason::InsufficientScope,
+                format!("missing required scope(s): {}", lacking.join(" ")),
+            )
+            .with_principal(principal));
+        }
+    }
+
+    let context = issuer
+        .context_claims
+        .iter()
+        .filter_map(|name| {
+            let value = claims.get(name)?;
+            serde_json::to_string(value)
+                .ok()
+                .map(|json| (name.clone(), json))
+        })
+        .collect();
+
+    Ok(Allow {
+        principal,
+        issuer: issuer.issuer.clone(),
+        context,
+        grants: vec![Grant {
+            method: String::from("*"),
+            path: String::from("/*"),
+        }],
+        request_dependent: false,
+        expires_at: exp,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,31 @@
+//! Tollgate's verification core and default rules, in plain Rust.
+//!
+//! Everything the default policy module decides lives here, and compiles
+//! natively (unit-tested natively) as well as for `wasm32-wasip2`, where
+//! `guest/` exports it through `tollgate-sdk`. It does no I/O and no
+//! signature math: it asks a [`KeyRing`](tollgate_model::KeyRing) for keys
+//! and for verification.
+//!
+//! Where each check is:
+//!
+//! - [`config`]: the policy document (TOML) read into a [`Policy`], one file
+//!   per section (limits, issuers, secrets, key URLs);
+//! - `token`: the credential (one, `Bearer` scheme), the compact JWS and its
+//!   header (algorithm pinning, `typ`, untrusted header fields);
+//! - `authorize`: the pipeline, issuer and key selection, the signature;
+//! - `claims`: time claims, issuer, audience, client, token use, scopes,
+//!   principal and context.
+
+pub mod config;
+/// The types shared with the host (re-exported from `tollgate-model`).
+pub use tollgate_model as model;
+
+mod authorize;
+mod claims;
+mod token;
+
+#[cfg(test)]
+mod test_support;
+
+pub use config::{IssuerPolicy, Policy, SecretPolicy, TokenLimits, TokenUse};
+pub use model::*;

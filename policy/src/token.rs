@@ -1,0 +1,403 @@
+//! Credential extraction and compact JWS parsing: everything that can be
+//! checked before a key is involved.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::config::TokenLimits;
+use crate::model::{Algorithm, Deny, DenyReason, TokenSource};
+
+/// Longest accepted `kid`, in bytes.
+pub const MAX_KID_BYTES: usize = 1024;
+
+/// Longest untrusted string echoed in a deny detail, in characters.
+const ECHO_CHARS: usize = 64;
+
+/// An untrusted string, quoted and escaped, cut to [`ECHO_CHARS`] characters.
+pub(crate) fn echo(value: &str) -> String {
+    let mut chars = value.chars();
+    let cut: String = chars.by_ref().take(ECHO_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+/// Strict base64url: URL-safe alphabet, no padding, canonical trailing bits.
+pub(crate) fn decode_b64url(segment: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    URL_SAFE_NO_PAD.decode(segment)
+}
+
+/// A JSON object whose top-level member names are unique.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StrictObject(pub Map<String, Value>);
+
+impl<'de> Deserialize<'de> for StrictObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = StrictObject;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
+                let mut map = Map::new();
+                while let Some(name) = access.next_key::<String>()? {
+                    let value: Value = access.next_value()?;
+                    if map.contains_key(&name) {
+                        return Err(de::Error::custom(format_args!(
+                            "duplicate member {}",
+                            echo(&name)
+                        )));
+                    }
+                    map.insert(name, value);
+                }
+                Ok(StrictObject(map))
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// Parse bytes as a JSON object with unique top-level member names.
+pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
+    serde_json::from_slice::<StrictObject>(bytes).map(|o| o.0)
+}
+
+/// Decode a base64url JSON object segment (header or payload).
+/// Parse decoded bytes as a JSON object without duplicate member names.
+pub(crate) fn decode_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, String> {
+    parse_object(bytes).map_err(|e| format!("{what} is not a JSON object: {}", json_problem(&e)))
+}
+
+/// What is wrong with a JSON text, without quoting it: serde_json's own
+/// message can echo a whole string value from the token (up to its size
+/// limit), which must not reach logs. Only the kind of problem and where it
+/// is are kept.
+pub(crate) fn json_problem(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let kind = match error.classify() {
+        Category::Syntax => "invalid JSON",
+        Category::Eof => "unexpected end of JSON",
+        Category::Data if error.to_string().starts_with("duplicate member") => {
+            return duplicate_member_message(error);
+        }
+        Category::Data => "not an object with valid members",
+        Category::Io => "unreadable",
+    };
+    format!("{kind} at line {} column {}", error.line(), error.column())
+}
+
+/// The strict parser's duplicate-name message, cut to a bounded length.
+fn duplicate_member_message(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+fn malformed(detail: impl Into<String>) -> Deny {
+    Deny::new(DenyReason::Malformed, detail)
+}
+
+fn strip_bearer(value: &str) -> Option<&str> {
+    let scheme = value.get(..6)?;
+    let rest = value.get(6..)?;
+    if scheme.eq_ignore_ascii_case("bearer") && rest.starts_with(|c: char| c.is_ascii_whitespace())
+    {
+        Some(rest.trim())
+    } else {
+        None
+    }
+}
+
+/// The one token of the request, trimmed and without its `Bearer` scheme.
+pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
+    // A credential the front door's cache would not see decides nothing:
+    // an answer made on it would be reused for requests without it.
+    if sources
+        .iter()
+        .any(|s| matches!(s, TokenSource::OutsideCacheKey))
+    {
+        return Err(Deny::new(
+            DenyReason::MultipleTokens,
+            "the request carries a credential outside the front door's cache key (e.g. an Authorization header that is not one of the authorizer's identity sources); send the token only where the authorizer is configured to read it",
+        ));
+    }
+    let source = match sources {
+        [] => {
+            return Err(Deny::new(
+                DenyReason::MissingToken,
+                "no credential in the request",
+            ));
+        }
+        [one] => one,
+        many => {
+            return Err(Deny::new(
+                DenyReason::MultipleTokens,
+                format!(
+                    "{} credentials in the request; send exactly one",
+                    many.len()
+                ),
+            ));
+        }
+    };
+    let token = match source {
+        TokenSource::AuthorizationHeader(value) => {
+            let value = value.trim();
+            if value.contains(',') {
+                return Err(Deny::new(
+                    DenyReason::MultipleTokens,
+                    "the Authorization header holds several comma-separated values; send exactly one",
+                ));
+            }
+            if value.is_empty() {
+                return Err(Deny::new(
+                    DenyReason::MissingToken,
+                    "the Authorization header is empty",
+                ));
+            }
+            if value.eq_ignore_ascii_case("bearer") {
+                return Err(Deny::new(
+                    DenyReason::MissingToken,
+                    "the Authorization header has the Bearer scheme but no token",
+                ));
+            }
+            match strip_bearer(value) {
+                Some(token) => token,
+                None if !value.contains(|c: char| c.is_ascii_whitespace())
+                    && value.contains('.') =>
+                {
+                    return Err(Deny::new(
+                        DenyReason::MissingToken,
+                        "the Authorization header has no scheme; expected `Bearer <token>`",
+                    ));
+                }
+                None => {
+                    return Err(Deny::new(
+                        DenyReason::MissingToken,
+                        "the Authorization header does not use the Bearer scheme",
+                    ));
+                }
+            }
+        }
+        TokenSource::Raw(value) => {
+            let value = value.trim_start();
+            if value.contains(',')
+                && value.split(',').all(|part| {
+                    let part = part.trim();
+                    let part = strip_bearer(part).unwrap_or(part);
+                    !part.is_empty() && part.bytes().all(is_token_char)
+                })
+            {
+                // A JWS never holds a comma: these are credentials joined
+                // (HTTP API joins duplicate query parameters and headers so).
+                // Anything else with a comma (a JSON serialization, say) is
+                // left for the parser to call malformed.
+                return Err(Deny::new(
+                    DenyReason::MultipleTokens,
+                    "the credential holds several comma-separated values; send exactly one",
+                ));
+            }
+            if value.trim_end().eq_ignore_ascii_case("bearer") {
+                return Err(Deny::new(
+                    DenyReason::MissingToken,
+                    "the credential has the Bearer prefix but no token",
+                ));
+            }
+            strip_bearer(value).unwrap_or(value.trim_end())
+        }
+        // Refused above.
+        TokenSource::OutsideCacheKey => {
+            return Err(Deny::new(
+                DenyReason::MultipleTokens,
+                "a credential outside the front door's cache key",
+            ));
+        }
+    };
+    if token.is_empty() {
+        return Err(Deny::new(
+            DenyReason::MissingToken,
+            "the credential is empty",
+        ));
+    }
+    Ok(token)
+}
+
+/// The header fields the pipeline needs, already checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// `alg`, a supported algorithm (not yet checked against the issuer).
+    pub alg: Algorithm,
+    /// `kid`.
+    pub kid: Option<String>,
+    /// `typ`.
+    pub typ: Option<String>,
+}
+
+/// A compact JWS whose structure and header passed every key-less check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Compact<'a> {
+    /// `header_b64 "." payload_b64`, the bytes the signature covers.
+    pub signing_input: &'a str,
+    /// The payload bytes, base64url-decoded but not yet parsed: JSON is
+    /// read only after the signature verified (with one issuer).
+    pub payload: Vec<u8>,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+    /// The checked header.
+    pub header: Header,
+}
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'
+}
+
+/// Check size, alphabet, segments and header; decode the signature.
+pub(crate) fn parse_compact<'a>(token: &'a str, limits: &TokenLimits) -> Result<Compact<'a>, Deny> {
+    if token.len() > limits.max_token_bytes {
+        return Err(malformed(format!(
+            "token is {} bytes, above the limit of {} bytes",
+            token.len(),
+            limits.max_token_bytes
+        )));
+    }
+    if !token.bytes().all(is_token_char) {
+        return Err(malformed(
+            "token contains characters other than base64url and `.`",
+        ));
+    }
+    let segments: Vec<&str> = token.split('.').collect();
+    let [header_b64, payload_b64, signature_b64] = segments.as_slice() else {
+        return Err(malformed(if segments.len() == 5 {
+            String::from("token has 5 segments: encrypted JWTs (JWE) are not supported")
+        } else {
+            format!(
+                "token has {} segment(s); a compact JWS has 3 (header.payload.signature)",
+                segments.len()
+            )
+        }));
+    };
+    let header = parse_header(header_b64, limits)?;
+    if signature_b64.is_empty() {
+        return Err(malformed("signature segment is empty"));
+    }
+    let signature =
+        decode_b64url(signature_b64).map_err(|_| malformed("signature is not valid base64url"))?;
+    // A non-canonical encoding is a malformed token, whatever it signs.
+    let payload =
+        decode_b64url(payload_b64).map_err(|_| malformed("payload is not valid base64url"))?;
+    let signing_len = header_b64.len() + 1 + payload_b64.len();
+    let signing_input = token
+        .get(..signing_len)
+        .ok_or_else(|| malformed("token segments are inconsistent"))?;
+    Ok(Compact {
+        signing_input,
+        payload,
+        signature,
+        header,
+    })
+}
+
+fn parse_header(segment: &str, limits: &TokenLimits) -> Result<Header, Deny> {
+    // Reject before decoding what would decode above the limit.
+    if segment.len() / 4 * 3 > limits.max_header_bytes {
+        return Err(malformed(format!(
+            "header is above the limit of {} bytes",
+            limits.max_header_bytes
+        )));
+    }
+    let bytes = decode_b64url(segment).map_err(|_| malformed("header is not valid base64url"))?;
+    if bytes.len() > limits.max_header_bytes {
+        return Err(malformed(format!(
+            "header is {} bytes, above the limit of {} bytes",
+            bytes.len(),
+            limits.max_header_bytes
+        )));
+    }
+    let header = parse_object(&bytes)
+        .map_err(|e| malformed(format!("header is not a JSON object: {}", json_problem(&e))))?;
+
+    let alg = match header.get("alg") {
+        None => return Err(malformed("header has no `alg`")),
+        Some(Value::String(alg)) => alg,
+        Some(_) => return Err(malformed("header `alg` is not a string")),
+    };
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(Deny::new(
+            DenyReason::DisallowedAlgorithm,
+            "unsigned tokens (alg `none`) are never accepted",
+        ));
+    }
+    let Some(alg) = Algorithm::from_name(alg) else {
+        return Err(Deny::new(
+            DenyReason::DisallowedAlgorithm,
+            format!("unsupported algorithm {}", echo(alg)),
+        ));
+    };
+
+    for name in ["jku", "x5u", "jwk", "x5c"] {
+        if header.contains_key(name) {
+            return Err(Deny::new(
+                DenyReason::UntrustedHeader,
+                format!("header `{name}` names its own key; keys only come from the configuration"),
+            ));
+        }
+    }
+    if header.contains_key("crit") {
+        return Err(Deny::new(
+            DenyReason::UntrustedHeader,
+            "header `crit` requires extensions this module does not support",
+        ));
+    }
+    if let Some(b64) = header.get("b64")
+        && *b64 != Value::Bool(true)
+    {
+        return Err(Deny::new(
+            DenyReason::UntrustedHeader,
+            "header `b64` (unencoded payload, RFC 7797) is not supported",
+        ));
+    }
+
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) if kid.len() > MAX_KID_BYTES => {
+            return Err(malformed(format!(
+                "header `kid` is {} bytes, above the limit of {MAX_KID_BYTES} bytes",
+                kid.len()
+            )));
+        }
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(malformed("header `kid` is not a string")),
+    };
+    let typ = match header.get("typ") {
+        None => None,
+        Some(Value::String(typ)) => Some(typ.clone()),
+        Some(_) => return Err(malformed("header `typ` is not a string")),
+    };
+    Ok(Header { alg, kid, typ })
+}
+
+/// A media type as RFC 7515 4.1.9 compares it: case-insensitive, with
+/// `application/` implied when there is no `/`.
+pub(crate) fn normalize_media_type(value: &str) -> String {
+    let lower = value.to_ascii_lowercase();
+    if lower.contains('/') {
+        lower
+    } else {
+        format!("application/{lower}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,110 @@
+//! What a tollgate policy module's author needs.
+//!
+//! A module implements [`Module`] in plain Rust, on the types of
+//! [`model`] (requests, decisions, keys), and exports it with
+//! [`export!`]: the generated WIT bindings and the conversions between them
+//! and the model stay inside this crate.
+//!
+//! ```ignore
+//! struct MyModule(/* the parsed policy */);
+//!
+//! impl tollgate_sdk::Module for MyModule {
+//!     fn configure(config: &str) -> Result<(Self, Manifest), ConfigError> { /* … */ }
+//!     fn authorize(&self, request: &Request, keys: &impl KeyRing) -> Decision { /* … */ }
+//! }
+//!
+//! tollgate_sdk::export!(MyModule);
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip2` (a `cdylib`); the host
+//! runs it like the default module (`guest/`, which is written exactly so).
+//! Natively, the crate offers the trait and the model, so a module's logic
+//! is unit-tested without wasm.
+
+mod convert;
+
+/// The request, decision, key and manifest types (`tollgate-model`).
+pub use tollgate_model as model;
+
+use model::{ConfigError, Decision, KeyRing, Manifest, Request};
+
+/// The WIT version of `tollgate:authorizer` this SDK builds modules for.
+pub const WIT_VERSION: &str = "0.2.0";
+
+/// A policy module: it reads its policy document once, says what the host
+/// must provide, then decides requests.
+pub trait Module: Sized + 'static {
+    /// Read the policy document (`configure` in the WIT world). Called once
+    /// per instance, before any [`authorize`](Module::authorize).
+    fn configure(config: &str) -> Result<(Self, Manifest), ConfigError>;
+
+    /// Decide one request with the host's keys. Deterministic for a given
+    /// request (including `now`) and key set; never panics (a panic is a
+    /// trap, which the host answers as an error, never an allow).
+    fn authorize<K: KeyRing>(&self, request: &Request, keys: &K) -> Decision;
+}
+
+/// The generated bindings of the `tollgate:authorizer/authorizer` world
+/// (in a module only). Module authors do not need them: see [`export!`].
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+#[allow(missing_docs, unsafe_code, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "authorizer",
+        pub_export_macro: true,
+        export_macro_name: "export_world",
+        default_bindings_module: "tollgate_sdk::bindings",
+    });
+
+    pub use tollgate::authorizer::keys as wit_keys;
+    pub use tollgate::authorizer::types as wit;
+}
+
+#[cfg(target_arch = "wasm32")]
+mod guest;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub use guest::{HostKey, HostKeys, authorize_with, configure_with};
+
+/// Export `$module` (a type implementing [`Module`]) as the component's
+/// `configure` and `authorize`. Use once, in the module's `cdylib` crate,
+/// which needs `#![allow(unsafe_code)]` for the generated export glue.
+#[macro_export]
+macro_rules! export {
+    ($module:ty) => {
+        const _: () = {
+            struct TollgateModule;
+
+            ::std::thread_local! {
+                /// The configured module; one per instance.
+                static CONFIGURED: ::std::cell::RefCell<::std::option::Option<$module>> =
+                    const { ::std::cell::RefCell::new(::std::option::Option::None) };
+            }
+
+            impl $crate::bindings::Guest for TollgateModule {
+                fn configure(
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<
+                    $crate::bindings::wit::Manifest,
+                    $crate::bindings::wit::ConfigError,
+                > {
+                    let (module, manifest) = $crate::configure_with::<$module>(&config)?;
+                    CONFIGURED
+                        .with(|slot| *slot.borrow_mut() = ::std::option::Option::Some(module));
+                    ::std::result::Result::Ok(manifest)
+                }
+
+                fn authorize(
+                    request: $crate::bindings::wit::Request,
+                ) -> $crate::bindings::wit::Decision {
+                    CONFIGURED.with(|slot| $crate::authorize_with(slot.borrow().as_ref(), request))
+                }
+            }
+
+    $crate::bindings::export_world!(TollgateModule with_types_in $crate::bindings);
+        };
+    };
+}
