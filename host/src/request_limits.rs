@@ -26,7 +26,7 @@ pub struct RequestLimits {
     /// Most headers and query parameters, counted together.
     pub max_fields: usize,
     /// Most bytes of text in the whole request: credentials, method, path,
-    /// header and query names and values, source IP and ARN.
+    /// header and query names and values, source IP.
     pub max_request_bytes: usize,
 }
 

@@ -9,6 +9,15 @@
 //!   invocation in process (event JSON in, answer JSON out) and through the
 //!   Runtime API over loopback HTTP; against `node bench.mjs`.
 //!
+//! - **builds**: the `bootstrap` of the default build, the lean build
+//!   (`--no-default-features`: no Cranelift) and the old one (before the
+//!   restructure, built from git at `TOLLGATE_BENCH_OLD_REF`, default
+//!   [`OLD_REF`]) side by side: file size, cold start with the same `.cwasm`
+//!   and peak RSS, beside the Node peer's cold start above (same run).
+//!   The lean and old builds are built by the bench into `target/lean`
+//!   (release) and `target/old-bootstrap` (minutes, the first time);
+//!   `TOLLGATE_BENCH_BUILDS=0` leaves the table out.
+//!
 //! Node and npm are needed for the peers (`npm ci` runs once, into the
 //! target dir); without them tollgate's own figures are still printed,
 //! on tokens it mints itself. `TOLLGATE_BENCH_TOKENS` (default 2000) sets
@@ -39,6 +48,9 @@ use tollgate_lambda::{LambdaSettings, State};
 
 const ALGS: [&str; 4] = ["rs256", "es256", "eddsa", "hs256"];
 const TIMEOUT: Duration = Duration::from_secs(60);
+/// The last commit before the restructure of issue 8 (one crate held the
+/// CLI and the host; `bootstrap` linked clap and key generation).
+const OLD_REF: &str = "5e7f969";
 const METHOD_ARN: &str = "arn:aws:execute-api:eu-west-1:123456789012:abcdef123/prod/GET/orders/42";
 
 fn main() {
@@ -88,12 +100,13 @@ fn main() {
     println!("{:<44} {:>9} {:>14}", "", "ms", "peak RSS MiB");
     let token1 = std::fs::read_to_string(data.join("token1-rs256.txt")).unwrap();
     let policy = data.join("policy-rs256.toml");
+    let default_bootstrap = Path::new(env!("CARGO_BIN_EXE_bootstrap"));
     let cold_cwasm = median_pair(cold_runs, || {
-        cold_start_tollgate(&policy, Some(&cwasm), token1.trim())
+        cold_start_tollgate(default_bootstrap, &policy, Some(&cwasm), token1.trim())
     });
     print_cold("tollgate bootstrap, .cwasm (Runtime API)", cold_cwasm);
     let cold_wasm = median_pair(cold_runs.clamp(1, 5), || {
-        cold_start_tollgate(&policy, None, token1.trim())
+        cold_start_tollgate(default_bootstrap, &policy, None, token1.trim())
     });
     print_cold("tollgate bootstrap, embedded .wasm", cold_wasm);
     let mut node_cold = Vec::new();
@@ -123,6 +136,10 @@ fn main() {
         );
     }
     println!("\n");
+
+    if env_number("TOLLGATE_BENCH_BUILDS", 1) != 0 {
+        builds_table(&work, &policy, &cwasm, token1.trim(), cold_runs, &node_cold);
+    }
 
     // Warm.
     println!("warm: µs per token (median of 5 rounds over all tokens, after warm-up)");
@@ -486,8 +503,154 @@ fn rounds(n: usize, mut pass: impl FnMut()) -> f64 {
     median(&mut per)
 }
 
-fn bootstrap(runtime: &RuntimeApi, policy: &Path, module: Option<&Path>) -> std::process::Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+/// The default, lean and old `bootstrap` side by side (see the module docs).
+fn builds_table(
+    work: &Path,
+    policy: &Path,
+    cwasm: &Path,
+    token: &str,
+    cold_runs: usize,
+    node_cold: &[(&str, (f64, f64))],
+) {
+    let old_ref = std::env::var("TOLLGATE_BENCH_OLD_REF").unwrap_or_else(|_| OLD_REF.into());
+    let _ = work;
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let target = tmp
+        .parent()
+        .expect("the target tmp dir is in the target dir");
+    let builds: Vec<(String, Result<PathBuf, String>)> = vec![
+        (format!("old ({old_ref})"), old_bootstrap(target, &old_ref)),
+        (
+            "default".into(),
+            Ok(PathBuf::from(env!("CARGO_BIN_EXE_bootstrap"))),
+        ),
+        ("lean (no Cranelift)".into(), lean_bootstrap(target)),
+    ];
+    println!(
+        "bootstrap builds: file size, cold start with the same .cwasm through the Runtime API, peak RSS; median of {cold_runs} runs"
+    );
+    println!(
+        "{:<28} {:>10} {:>9} {:>14}",
+        "", "size MiB", "ms", "peak RSS MiB"
+    );
+    for (name, binary) in builds {
+        match binary {
+            Ok(binary) => {
+                let size = std::fs::metadata(&binary).map_or(0, |m| m.len()) as f64 / 1048576.0;
+                let (ms, mib) = median_pair(cold_runs, || {
+                    cold_start_tollgate(&binary, policy, Some(cwasm), token)
+                });
+                println!("{name:<28} {size:>10.1} {ms:>9.2} {mib:>14.1}");
+            }
+            Err(e) => println!("{name:<28} not built: {e}"),
+        }
+    }
+    for (lib, (ms, mib)) in node_cold {
+        println!(
+            "{:<28} {:>10} {ms:>9.2} {mib:>14.1}",
+            format!("node cold.mjs {lib}"),
+            ""
+        );
+    }
+    println!();
+}
+
+/// `cargo build` with `args` into `target_dir`, bounded in time.
+fn cargo_build(dir: &Path, target_dir: &Path, args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(dir)
+        .arg("build")
+        .args(args)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    match run_with_timeout(&mut command, Duration::from_secs(3600))? {
+        true => Ok(()),
+        false => Err(format!("cargo build {} failed", args.join(" "))),
+    }
+}
+
+/// The lean `bootstrap` (release), built into `<target>/lean`.
+fn lean_bootstrap(target: &Path) -> Result<PathBuf, String> {
+    let target_dir = target.join("lean");
+    cargo_build(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &target_dir,
+        &[
+            "--release",
+            "--locked",
+            "-p",
+            "tollgate-lambda",
+            "--no-default-features",
+            "--bin",
+            "bootstrap",
+        ],
+    )?;
+    Ok(target_dir.join("release").join("bootstrap"))
+}
+
+/// The `bootstrap` of `git_ref` (release): its tree exported with `git
+/// archive` into `<target>/old-bootstrap/<ref>`, built there.
+fn old_bootstrap(target: &Path, git_ref: &str) -> Result<PathBuf, String> {
+    let root = target.join("old-bootstrap");
+    let tree = root.join(git_ref);
+    if !tree.join("Cargo.toml").is_file() {
+        std::fs::create_dir_all(&tree).map_err(|e| e.to_string())?;
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let archive = Command::new("git")
+            .current_dir(repo)
+            .args(["archive", "--format=tar", git_ref])
+            .output()
+            .map_err(|e| format!("git: {e}"))?;
+        if !archive.status.success() {
+            return Err(format!(
+                "git archive {git_ref}: {}",
+                String::from_utf8_lossy(&archive.stderr).trim()
+            ));
+        }
+        let mut tar = Command::new("tar")
+            .current_dir(&tree)
+            .arg("-x")
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("tar: {e}"))?;
+        tar.stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(&archive.stdout)
+            .map_err(|e| e.to_string())?;
+        if !tar.wait().map_err(|e| e.to_string())?.success() {
+            return Err("tar -x failed".into());
+        }
+    }
+    let target_dir = root.join("target");
+    cargo_build(
+        &tree,
+        &target_dir,
+        &[
+            "--release",
+            "--locked",
+            "-p",
+            "tollgate-lambda",
+            "--bin",
+            "bootstrap",
+        ],
+    )?;
+    Ok(target_dir.join("release").join("bootstrap"))
+}
+
+fn bootstrap(
+    binary: &Path,
+    runtime: &RuntimeApi,
+    policy: &Path,
+    module: Option<&Path>,
+) -> std::process::Child {
+    let mut command = Command::new(binary);
     command
         .env_clear()
         .env(
@@ -501,7 +664,7 @@ fn bootstrap(runtime: &RuntimeApi, policy: &Path, module: Option<&Path>) -> std:
         .env("TOLLGATE_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(stderr_file()).expect("the bootstrap's stderr file"));
     match module {
         Some(module) => command.env("TOLLGATE_MODULE", module),
         None => command.env("TOLLGATE_MODULE", ""),
@@ -510,11 +673,16 @@ fn bootstrap(runtime: &RuntimeApi, policy: &Path, module: Option<&Path>) -> std:
 }
 
 /// (ms from spawn to the first answer, VmHWM MiB at that point).
-fn cold_start_tollgate(policy: &Path, module: Option<&Path>, token: &str) -> (f64, f64) {
+fn cold_start_tollgate(
+    binary: &Path,
+    policy: &Path,
+    module: Option<&Path>,
+    token: &str,
+) -> (f64, f64) {
     let runtime = RuntimeApi::start();
     runtime.queue(&token_event(token));
     let start = Instant::now();
-    let mut child = bootstrap(&runtime, policy, module);
+    let mut child = bootstrap(binary, &runtime, policy, module);
     let done = runtime.wait();
     let ms = done.at.duration_since(start).as_secs_f64() * 1000.0;
     assert!(
@@ -525,12 +693,30 @@ fn cold_start_tollgate(policy: &Path, module: Option<&Path>, token: &str) -> (f6
     let rss = vm_hwm_kib(child.id()) as f64 / 1024.0;
     let _ = child.kill();
     let _ = child.wait();
+    // A .cwasm that did not load would fall back to compiling (with a
+    // warning): then the figure would not be a .cwasm cold start.
+    let log = std::fs::read_to_string(stderr_file()).unwrap_or_default();
+    assert!(
+        module.is_none() || !log.contains("does not load here"),
+        "{} fell back to compiling: {log}",
+        binary.display()
+    );
     (ms, rss)
+}
+
+/// Where a benchmarked `bootstrap` writes its stderr (one at a time).
+fn stderr_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lambda-bench-bootstrap.err")
 }
 
 fn warm_runtime_api(policy: &Path, cwasm: &Path, tokens: &[String]) -> f64 {
     let runtime = RuntimeApi::start();
-    let mut child = bootstrap(&runtime, policy, Some(cwasm));
+    let mut child = bootstrap(
+        Path::new(env!("CARGO_BIN_EXE_bootstrap")),
+        &runtime,
+        policy,
+        Some(cwasm),
+    );
     let events: Vec<Value> = tokens.iter().map(|t| token_event(t)).collect();
     let one = |event: &Value| {
         runtime.queue(event);

@@ -39,6 +39,16 @@ impl Lambda {
     /// The policy `write` puts in the scratch folder (it returns the
     /// policy's path), with `env` set (`None`: left unset).
     pub fn start_with(write: &dyn Fn(&Path) -> PathBuf, env: &[(&str, Option<&str>)]) -> Self {
+        Self::start_binary(Path::new(env!("CARGO_BIN_EXE_bootstrap")), write, env)
+    }
+
+    /// [`Lambda::start_with`] running the `bootstrap` at `binary` (e.g. the
+    /// lean build).
+    pub fn start_binary(
+        binary: &Path,
+        write: &dyn Fn(&Path) -> PathBuf,
+        env: &[(&str, Option<&str>)],
+    ) -> Self {
         let cargo_lambda = tools::cargo_lambda();
         let scratch = Scratch::new("e2e");
         let policy = write(&scratch.0);
@@ -88,7 +98,7 @@ impl Lambda {
         );
         wait_for_port(port, Duration::from_secs(60), &mut watch);
 
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+        let mut command = Command::new(binary);
         command.env_clear();
         for (name, value) in env {
             if let Some(value) = value {
