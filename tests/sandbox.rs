@@ -117,8 +117,7 @@ fn garbage_is_not_a_module() {
 
 #[test]
 fn the_default_module_reaches_nothing_outside_the_sandbox() {
-    let imports = tollgate_host::module::component_imports(tollgate_host::module::DEFAULT_MODULE)
-        .expect("inspect");
+    let imports = tollgate_tests::component_imports(tollgate_host::module::DEFAULT_MODULE);
     assert!(
         imports
             .iter()
@@ -138,7 +137,7 @@ fn the_default_module_reaches_nothing_outside_the_sandbox() {
 
 #[test]
 fn precompiled_modules_load_and_decide_like_the_component() {
-    let cwasm = tollgate_host::module::precompile(tollgate_host::module::DEFAULT_MODULE)
+    let cwasm = tollgate_host::module::precompile_for(tollgate_host::module::DEFAULT_MODULE, None)
         .expect("precompile");
     let engine = PolicyModule::from_bytes(&cwasm, SandboxLimits::default()).expect("cwasm loads");
     let authorizer = Authorizer::new(engine.clone(), "", &ConfigBase::Embedded(vec![]), "empty");

@@ -166,7 +166,7 @@ fn main() {
     let compile = median_per_call(3, 1, || {
         black_box(PolicyModule::from_bytes(wasm, SandboxLimits::default()).expect("compile"));
     });
-    let cwasm = module::precompile(wasm).expect("precompile");
+    let cwasm = module::precompile_for(wasm, None).expect("precompile");
     let load = median_per_call(if full { 15 } else { 3 }, 1, || {
         black_box(PolicyModule::from_bytes(&cwasm, SandboxLimits::default()).expect("load"));
     });

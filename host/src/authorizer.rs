@@ -161,11 +161,6 @@ impl Authorizer {
         &self.keys
     }
 
-    /// The sizes checked before a request reaches the module.
-    pub fn request_limits(&self) -> RequestLimits {
-        self.request_limits
-    }
-
     /// Check requests against `limits` instead of [`RequestLimits::default`].
     pub fn with_request_limits(mut self, limits: RequestLimits) -> Self {
         self.request_limits = limits;

@@ -125,3 +125,169 @@ impl wit_keys::HostKey for HostState {
 }
 
 impl wit::Host for HostState {}
+
+#[cfg(test)]
+mod tests {
+    //! The conversions `wit_conversions!` writes, on the host's generated
+    //! types: every value makes the round trip unchanged.
+
+    use super::{wit, wit_keys};
+    use crate::model::{
+        Algorithm, Allow, ConfigError, Decision, Deny, DenyReason, DenyStatus, Grant, IssuerNeeds,
+        KeyInfo, KeySource, LookupError, Manifest, Request, SecretSource, TokenSource, VerifyError,
+    };
+
+    const REASONS: [DenyReason; 22] = [
+        DenyReason::MissingToken,
+        DenyReason::MultipleTokens,
+        DenyReason::Malformed,
+        DenyReason::DisallowedAlgorithm,
+        DenyReason::UntrustedHeader,
+        DenyReason::WrongType,
+        DenyReason::UnknownKey,
+        DenyReason::KeyMismatch,
+        DenyReason::BadSignature,
+        DenyReason::InvalidClaims,
+        DenyReason::MissingClaim,
+        DenyReason::Expired,
+        DenyReason::NotYetValid,
+        DenyReason::IssuedInFuture,
+        DenyReason::LifetimeTooLong,
+        DenyReason::WrongIssuer,
+        DenyReason::WrongAudience,
+        DenyReason::WrongClient,
+        DenyReason::WrongTokenUse,
+        DenyReason::InsufficientScope,
+        DenyReason::Forbidden,
+        DenyReason::KeysUnavailable,
+    ];
+
+    /// The case name of a generated enum value, lower case, from its `Debug`.
+    fn case_name(value: impl std::fmt::Debug) -> String {
+        let debug = format!("{value:?}");
+        debug.rsplit("::").next().unwrap_or(&debug).to_lowercase()
+    }
+
+    fn round_trip(decision: Decision) {
+        assert_eq!(
+            Decision::from(wit::Decision::from(decision.clone())),
+            decision
+        );
+    }
+
+    #[test]
+    fn enums_round_trip() {
+        // A round trip alone would not catch two cases swapped both ways:
+        // each case also keeps its name.
+        for alg in Algorithm::ALL {
+            assert_eq!(Algorithm::from(wit::Algorithm::from(alg)), alg);
+            assert_eq!(
+                case_name(wit::Algorithm::from(alg)),
+                alg.name().to_lowercase()
+            );
+        }
+        for reason in REASONS {
+            assert_eq!(DenyReason::from(wit::DenyReason::from(reason)), reason);
+            // Every name is kept: the WIT enum's case is the model's name.
+            assert_eq!(
+                case_name(wit::DenyReason::from(reason)),
+                reason.as_str().replace('-', "")
+            );
+        }
+        for status in [DenyStatus::Unauthenticated, DenyStatus::Forbidden] {
+            assert_eq!(DenyStatus::from(wit::DenyStatus::from(status)), status);
+        }
+        for e in [
+            LookupError::UnknownIssuer,
+            LookupError::UnknownKey,
+            LookupError::KeysUnavailable,
+        ] {
+            assert_eq!(LookupError::from(wit_keys::LookupError::from(e)), e);
+        }
+        for e in [VerifyError::BadSignature, VerifyError::KeyMismatch] {
+            assert_eq!(VerifyError::from(wit_keys::VerifyError::from(e)), e);
+        }
+    }
+
+    #[test]
+    fn requests_decisions_and_manifests_round_trip() {
+        let request = Request {
+            token_sources: vec![
+                TokenSource::AuthorizationHeader("Bearer a.b.c".into()),
+                TokenSource::Raw("d.e.f".into()),
+                TokenSource::OutsideCacheKey,
+            ],
+            method: "GET".into(),
+            path: "/orders/42".into(),
+            headers: vec![("x-tenant".into(), "t1".into())],
+            query: vec![("q".into(), "1".into()), ("q".into(), "2".into())],
+            source_ip: Some("192.0.2.1".into()),
+            now: 1_700_000_000,
+        };
+        assert_eq!(Request::from(wit::Request::from(&request)), request);
+
+        round_trip(Decision::Allow(Allow {
+            principal: "alice".into(),
+            issuer: "https://issuer.example".into(),
+            context: vec![("email".into(), "\"a@example.com\"".into())],
+            grants: vec![Grant {
+                method: "*".into(),
+                path: "/*".into(),
+            }],
+            request_dependent: true,
+            expires_at: Some(1_700_000_300),
+        }));
+        for reason in REASONS {
+            round_trip(Decision::Deny(Deny::new(reason, "detail")));
+        }
+        round_trip(Decision::Deny(
+            Deny::new(DenyReason::Forbidden, "no").with_principal("bob"),
+        ));
+        round_trip(Decision::Error {
+            reason: "internal-error".into(),
+            message: "trap".into(),
+        });
+
+        let manifest = Manifest {
+            issuers: vec![IssuerNeeds {
+                issuer: "https://issuer.example".into(),
+                key_sources: vec![
+                    KeySource::JwksFile("keys/jwks.json".into()),
+                    KeySource::JwksUri("https://issuer.example/jwks.json".into()),
+                    KeySource::Discovery("https://issuer.example".into()),
+                    KeySource::Secret(SecretSource {
+                        kid: Some("k1".into()),
+                        location: "env:SECRET".into(),
+                        encoding: "base64url".into(),
+                        algorithm: Algorithm::Hs384,
+                    }),
+                ],
+                algorithms: Algorithm::ALL.to_vec(),
+            }],
+        };
+        assert_eq!(
+            Manifest::from(wit::Manifest::from(manifest.clone())),
+            manifest
+        );
+
+        let error = ConfigError {
+            field: "issuer[0].algorithms".into(),
+            message: "missing".into(),
+        };
+        assert_eq!(
+            ConfigError::from(wit::ConfigError::from(error.clone())),
+            error
+        );
+
+        let info = KeyInfo {
+            kid: Some("k1".into()),
+            kty: "EC".into(),
+            crv: Some("P-256".into()),
+            alg: Some("ES256".into()),
+            key_use: Some("sig".into()),
+            key_ops: Some(vec!["verify".into()]),
+            bits: 256,
+        };
+        assert_eq!(KeyInfo::from(wit_keys::KeyInfo::from(info.clone())), info);
+    }
+}

@@ -59,7 +59,7 @@ fn not_embedded(what: &'static str, path: &str) -> tollgate_keys::KeyError {
 
 /// Read a policy document: its text, the folder its key paths resolve
 /// against, and its name for errors.
-pub fn read_config(path: &Path) -> Result<(String, ConfigBase, String), AuthorizerError> {
+pub(crate) fn read_config(path: &Path) -> Result<(String, ConfigBase, String), AuthorizerError> {
     let text = std::fs::read_to_string(path).map_err(|source| AuthorizerError::ReadConfig {
         path: path.display().to_string(),
         source,
@@ -73,7 +73,10 @@ pub fn read_config(path: &Path) -> Result<(String, ConfigBase, String), Authoriz
 
 /// One issuer's keys as the manifest asks: local key sources (JWK Set files,
 /// secrets) loaded now, and its remote source (at most one), not fetched.
-pub fn issuer_keys(needs: &IssuerNeeds, base: &ConfigBase) -> Result<IssuerKeys, AuthorizerError> {
+pub(crate) fn issuer_keys(
+    needs: &IssuerNeeds,
+    base: &ConfigBase,
+) -> Result<IssuerKeys, AuthorizerError> {
     let mut local = KeySet::default();
     let mut remote = None;
     for source in &needs.key_sources {

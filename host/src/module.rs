@@ -176,7 +176,7 @@ impl PolicyModule {
         let component = match Engine::detect_precompiled(bytes) {
             Some(Precompiled::Component) => {
                 // SAFETY: `.cwasm` files are produced by `tollgate compile`
-                // (this crate's `precompile`) and are trusted like the binary.
+                // (this crate's `precompile_for`) and are trusted like the binary.
                 #[allow(unsafe_code)]
                 let loaded = unsafe { Component::deserialize(runtime.engine(), bytes) };
                 loaded.map_err(ModuleError::Precompiled)?
@@ -227,11 +227,6 @@ impl PolicyModule {
         })
     }
 
-    /// The sandbox limits.
-    pub fn limits(&self) -> SandboxLimits {
-        self.limits
-    }
-
     /// A fresh, unconfigured instance with its own store.
     pub(crate) fn instantiate(&self, keys: Arc<KeyStore>) -> Result<Instance, ModuleError> {
         let mut store = Store::new(
@@ -273,9 +268,20 @@ fn compile(_runtime: &Runtime, _bytes: &[u8]) -> Result<Component, ModuleError> 
 /// outside [`WIT_VERSIONS`] (before linking, whose error would only say
 /// an import is missing).
 fn check_wit_version(runtime: &Runtime, component: &Component) -> Result<(), ModuleError> {
+    let imports: Vec<String> = component
+        .component_type()
+        .imports(runtime.engine())
+        .map(|(name, _)| name.to_string())
+        .collect();
+    wit_versions_fit(imports.iter().map(String::as_str))
+}
+
+/// Whether every `tollgate:authorizer/…@version` among `imports` names a
+/// version in [`WIT_VERSIONS`] (other packages' imports are not judged here).
+fn wit_versions_fit<'a>(imports: impl IntoIterator<Item = &'a str>) -> Result<(), ModuleError> {
     let (min, max) = WIT_VERSIONS;
     let prefix = format!("{WIT_PACKAGE}/");
-    for (name, _) in component.component_type().imports(runtime.engine()) {
+    for name in imports {
         let Some(rest) = name.strip_prefix(&prefix) else {
             continue;
         };
@@ -293,13 +299,6 @@ fn check_wit_version(runtime: &Runtime, component: &Component) -> Result<(), Mod
         }
     }
     Ok(())
-}
-
-/// Compile a component to a `.cwasm` for this host (same wasmtime version,
-/// configuration and CPU features).
-#[cfg(feature = "compiler")]
-pub fn precompile(wasm: &[u8]) -> Result<Vec<u8>, ModuleError> {
-    precompile_for(wasm, None)
 }
 
 /// A deployment target for precompiled modules: an architecture's Linux
@@ -393,15 +392,56 @@ impl Instance {
     }
 }
 
-/// The names of the interfaces a component imports (e.g. to check that a
-/// module asks for nothing but `tollgate:authorizer/keys`).
-#[cfg(feature = "compiler")]
-pub fn component_imports(bytes: &[u8]) -> Result<Vec<String>, ModuleError> {
-    let engine = Engine::new(&wasmtime_config()).map_err(ModuleError::Invalid)?;
-    let component = Component::new(&engine, bytes).map_err(ModuleError::Invalid)?;
-    let ty = component.component_type();
-    Ok(ty
-        .imports(&engine)
-        .map(|(name, _)| name.to_string())
-        .collect())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sdk_targets_a_version_this_host_runs() {
+        let (min, max) = WIT_VERSIONS;
+        let sdk = WitVersion::parse(tollgate_sdk::WIT_VERSION).unwrap();
+        assert!((min..=max).contains(&sdk), "{sdk} not in {min}..={max}");
+    }
+
+    #[test]
+    fn modules_name_the_version_they_target_and_must_fit_the_range() {
+        assert!(
+            wit_versions_fit([
+                "tollgate:authorizer/types@0.2.0",
+                "tollgate:authorizer/keys@0.2.0",
+                "wasi:io/streams@0.2.0",
+            ])
+            .is_ok()
+        );
+        // A later 0.2.x only adds `@since(version = 0.2.x)` items.
+        assert!(wit_versions_fit(["tollgate:authorizer/types@0.2.7"]).is_ok());
+        for (import, found) in [
+            ("tollgate:authorizer/types@0.1.0", "0.1.0"),
+            ("tollgate:authorizer/keys@0.3.0", "0.3.0"),
+            ("tollgate:authorizer/types@1.0.0", "1.0.0"),
+            ("tollgate:authorizer/types", "(no version)"),
+            ("tollgate:authorizer/types@0.2", "0.2"),
+        ] {
+            match wit_versions_fit(["tollgate:authorizer/keys@0.2.0", import]) {
+                Err(e @ ModuleError::WitVersion { .. }) => {
+                    let message = e.to_string();
+                    assert!(
+                        message.contains(&format!("tollgate:authorizer@{found}"))
+                            && message.contains("0.2.0 to 0.2.x"),
+                        "{message}"
+                    );
+                }
+                other => panic!("{import}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn versions_parse_exactly() {
+        assert_eq!(WitVersion::parse("0.2.0"), Some(WitVersion(0, 2, 0)));
+        assert_eq!(WitVersion::parse("10.20.30"), Some(WitVersion(10, 20, 30)));
+        for bad in ["", "0.2", "0.2.0.1", "0.2.x", "v0.2.0", "0.2.0-rc1"] {
+            assert_eq!(WitVersion::parse(bad), None, "{bad}");
+        }
+    }
 }

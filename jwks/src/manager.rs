@@ -434,16 +434,6 @@ impl KeyManager {
             })
             .collect()
     }
-
-    /// The settings in force.
-    pub fn settings(&self) -> &KeyFetchSettings {
-        &self.inner.shared.settings
-    }
-
-    /// The store the keys go to.
-    pub fn store(&self) -> &Arc<KeyStore> {
-        &self.inner.store
-    }
 }
 
 impl Inner {

@@ -150,6 +150,7 @@ impl NativeKey {
     /// own `alg`, it is `alg`. (`use` and `key_ops` were already checked at
     /// construction: a key whose `use` is not `"sig"` or whose `key_ops` lacks
     /// `"verify"` is never constructed.)
+    #[cfg(test)]
     pub fn fits(&self, alg: Algorithm) -> bool {
         match &self.material {
             Material::Public(parsed) => parsed.iter().any(|(a, _)| *a == alg),
@@ -167,8 +168,9 @@ impl NativeKey {
 
     /// Verify `signature` over `message` (the JWS signing input) with `alg`.
     ///
-    /// [`VerifyError::KeyMismatch`] when the key does not [fit](Self::fits)
-    /// `alg`; [`VerifyError::BadSignature`] when it fits but the signature
+    /// [`VerifyError::KeyMismatch`] when the key does not fit `alg` (see
+    /// [`algorithms`](Self::algorithms)); [`VerifyError::BadSignature`] when
+    /// it fits but the signature
     /// does not verify. ECDSA signatures are the JWS fixed-width `r || s`.
     /// HMAC tags are compared in constant time.
     pub fn verify(

@@ -97,6 +97,7 @@ impl KeySet {
     }
 }
 
+#[cfg(test)]
 impl FromIterator<Arc<NativeKey>> for KeySet {
     fn from_iter<I: IntoIterator<Item = Arc<NativeKey>>>(iter: I) -> Self {
         KeySet::new(iter.into_iter().collect())

@@ -43,6 +43,7 @@ impl KeyStore {
     }
 
     /// Forget the issuer entirely (later lookups give [`LookupError::UnknownIssuer`]).
+    #[cfg(test)]
     pub fn remove(&self, issuer: &str) {
         self.write().remove(issuer);
     }
@@ -79,6 +80,7 @@ impl KeyStore {
     }
 
     /// The known issuers (with keys or marked unavailable), sorted.
+    #[cfg(test)]
     pub fn issuers(&self) -> Vec<String> {
         let mut issuers: Vec<String> = self.read().keys().cloned().collect();
         issuers.sort();

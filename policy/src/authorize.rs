@@ -20,7 +20,7 @@ impl Policy {
         }
     }
 
-    fn decide<K: KeyRing>(&self, request: &Request, keys: &K) -> Result<crate::Allow, Deny> {
+    fn decide<K: KeyRing>(&self, request: &Request, keys: &K) -> Result<crate::model::Allow, Deny> {
         let token = token::extract_token(&request.token_sources)?;
         let compact = token::parse_compact(token, self.limits())?;
         let alg = compact.header.alg;

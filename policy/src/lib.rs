@@ -28,4 +28,3 @@ mod token;
 mod test_support;
 
 pub use config::{IssuerPolicy, Policy, SecretPolicy, TokenLimits, TokenUse};
-pub use model::*;

@@ -67,7 +67,7 @@ mod guest;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
-pub use guest::{HostKey, HostKeys, authorize_with, configure_with};
+pub use guest::{authorize_with, configure_with};
 
 /// Export `$module` (a type implementing [`Module`]) as the component's
 /// `configure` and `authorize`. Use once, in the module's `cdylib` crate,

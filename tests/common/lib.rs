@@ -145,3 +145,17 @@ pub fn test_key(name: &str) -> tollgate_keys::mint::SigningKey {
     tollgate_keys::mint::SigningKey::from_json(&text)
         .unwrap_or_else(|e| panic!("load {}: {e}", path.display()))
 }
+
+/// The names of the interfaces a component imports (e.g. to check that a
+/// module asks for nothing but `tollgate:authorizer/keys`).
+pub fn component_imports(bytes: &[u8]) -> Vec<String> {
+    let runtime = tollgate_host::Runtime::shared().expect("the runtime starts");
+    let engine = runtime.engine();
+    let component =
+        wasmtime::component::Component::new(engine, bytes).expect("the component compiles");
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}

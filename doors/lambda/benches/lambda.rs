@@ -594,16 +594,19 @@ fn lean_bootstrap(target: &Path) -> Result<PathBuf, String> {
     Ok(target_dir.join("release").join("bootstrap"))
 }
 
-/// The `bootstrap` of `git_ref` (release): its tree exported with `git
-/// archive` into `<target>/old-bootstrap/<ref>`, built there.
+/// The `bootstrap` of `git_ref` (release): the whole tree of that commit
+/// exported with `git archive` into `<target>/old-bootstrap/<ref>` (a
+/// workspace of its own), built there.
 fn old_bootstrap(target: &Path, git_ref: &str) -> Result<PathBuf, String> {
     let root = target.join("old-bootstrap");
     let tree = root.join(git_ref);
     if !tree.join("Cargo.toml").is_file() {
         std::fs::create_dir_all(&tree).map_err(|e| e.to_string())?;
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        // From the repository's top: run in a subfolder, `git archive`
+        // exports only that subfolder.
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let archive = Command::new("git")
-            .current_dir(repo)
+            .current_dir(&repo)
             .args(["archive", "--format=tar", git_ref])
             .output()
             .map_err(|e| format!("git: {e}"))?;
@@ -627,6 +630,14 @@ fn old_bootstrap(target: &Path, git_ref: &str) -> Result<PathBuf, String> {
         if !tar.wait().map_err(|e| e.to_string())?.success() {
             return Err("tar -x failed".into());
         }
+    }
+    // Else cargo would walk up to this workspace and build today's code.
+    let manifest = std::fs::read_to_string(tree.join("Cargo.toml")).unwrap_or_default();
+    if !manifest.contains("[workspace]") {
+        return Err(format!(
+            "{} holds no workspace of {git_ref}",
+            tree.display()
+        ));
     }
     let target_dir = root.join("target");
     cargo_build(

@@ -66,7 +66,7 @@ fn the_baseline_artifact_is_not_the_host_tuned_one() {
     let baseline = precompile_for(DEFAULT_MODULE, Some(Target::X86_64)).unwrap();
     let again = precompile_for(DEFAULT_MODULE, Some(Target::X86_64)).unwrap();
     assert!(baseline == again, "precompiling is deterministic");
-    let host = tollgate_host::module::precompile(DEFAULT_MODULE).unwrap();
+    let host = precompile_for(DEFAULT_MODULE, None).unwrap();
     let beyond_baseline = std::arch::is_x86_feature_detected!("avx2")
         || std::arch::is_x86_feature_detected!("bmi2")
         || std::arch::is_x86_feature_detected!("popcnt")
