@@ -1,4 +1,5 @@
-//! Builds the test-only misbehaving policy module as a component.
+//! Builds the test-only policy modules as components: the misbehaving one
+//! and one built for an older contract (`tollgate:authorizer@0.2.0`).
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -11,6 +12,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         "tollgate-misbehaving-guest",
         &["tests/misbehaving-guest"],
         "misbehaving_guest.wasm",
+    )?;
+    tollgate_build_support::build_component(
+        root,
+        "tollgate-old-contract-guest",
+        &["tests/old-contract-guest"],
+        "old_contract_guest.wasm",
     )?;
     Ok(())
 }

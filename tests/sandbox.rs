@@ -115,13 +115,47 @@ fn garbage_is_not_a_module() {
     );
 }
 
+/// A module names the contract version it targets in its imports; one
+/// built for 0.2.0 (whose request still had `method-arn`) is refused at
+/// load, naming both versions, never linked and never run.
+#[test]
+fn a_module_built_for_another_contract_version_is_refused_at_load() {
+    let imports = tollgate_tests::component_imports(tollgate_tests::OLD_CONTRACT_MODULE);
+    assert!(
+        imports
+            .iter()
+            .any(|i| i == "tollgate:authorizer/types@0.2.0"),
+        "{imports:?}"
+    );
+    match PolicyModule::from_bytes(
+        tollgate_tests::OLD_CONTRACT_MODULE,
+        SandboxLimits::default(),
+    ) {
+        Err(e @ tollgate_host::ModuleError::WitVersion { .. }) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("tollgate:authorizer@0.2.0") && message.contains("0.3.0 to 0.3.x"),
+                "{message}"
+            );
+        }
+        other => panic!("a 0.2.0 module must be refused by version: {other:?}"),
+    }
+    // Precompiled, it is refused the same way.
+    let cwasm = tollgate_host::module::precompile_for(tollgate_tests::OLD_CONTRACT_MODULE, None)
+        .expect("precompile");
+    assert!(matches!(
+        PolicyModule::from_bytes(&cwasm, SandboxLimits::default()),
+        Err(tollgate_host::ModuleError::WitVersion { .. })
+    ));
+}
+
 #[test]
 fn the_default_module_reaches_nothing_outside_the_sandbox() {
     let imports = tollgate_tests::component_imports(tollgate_host::module::DEFAULT_MODULE);
     assert!(
         imports
             .iter()
-            .any(|i| i == "tollgate:authorizer/keys@0.2.0"),
+            .any(|i| i == "tollgate:authorizer/keys@0.3.0"),
         "{imports:?}"
     );
     // Rust's std for wasm32-wasip2 links its stdio/environment plumbing; the

@@ -26,10 +26,10 @@ pub static DEFAULT_MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tol
 pub const WIT_PACKAGE: &str = "tollgate:authorizer";
 /// The versions of [`WIT_PACKAGE`] this host runs, inclusive: a module
 /// names the version it targets in its imports
-/// (`tollgate:authorizer/types@0.2.0`), and one outside this range is
+/// (`tollgate:authorizer/types@0.3.0`), and one outside this range is
 /// refused at load with [`ModuleError::WitVersion`].
 pub const WIT_VERSIONS: (WitVersion, WitVersion) =
-    (WitVersion(0, 2, 0), WitVersion(0, 2, u32::MAX));
+    (WitVersion(0, 3, 0), WitVersion(0, 3, u32::MAX));
 
 /// A `major.minor.patch` version of the WIT package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,9 +88,9 @@ pub enum ModuleError {
         "invalid policy module: {0:#}. Pass a wasm32-wasip2 component (.wasm) or a .cwasm precompiled by this same tollgate version with `tollgate compile`"
     )]
     Invalid(wasmtime::Error),
-    /// The module does not implement `tollgate:authorizer/authorizer@0.2.0` as this host expects.
+    /// The module does not implement `tollgate:authorizer/authorizer@0.3.0` as this host expects.
     #[error(
-        "the policy module does not fit this host's WIT world tollgate:authorizer/authorizer@0.2.0: {0:#}"
+        "the policy module does not fit this host's WIT world tollgate:authorizer/authorizer@0.3.0: {0:#}"
     )]
     Incompatible(wasmtime::Error),
     /// A precompiled module made by another wasmtime version, configuration or CPU.
@@ -407,27 +407,29 @@ mod tests {
     fn modules_name_the_version_they_target_and_must_fit_the_range() {
         assert!(
             wit_versions_fit([
-                "tollgate:authorizer/types@0.2.0",
-                "tollgate:authorizer/keys@0.2.0",
+                "tollgate:authorizer/types@0.3.0",
+                "tollgate:authorizer/keys@0.3.0",
                 "wasi:io/streams@0.2.0",
             ])
             .is_ok()
         );
-        // A later 0.2.x only adds `@since(version = 0.2.x)` items.
-        assert!(wit_versions_fit(["tollgate:authorizer/types@0.2.7"]).is_ok());
+        // A later 0.3.x only adds `@since(version = 0.3.x)` items.
+        assert!(wit_versions_fit(["tollgate:authorizer/types@0.3.7"]).is_ok());
         for (import, found) in [
+            // 0.2.0's request had `method-arn`: its modules do not fit.
+            ("tollgate:authorizer/types@0.2.0", "0.2.0"),
             ("tollgate:authorizer/types@0.1.0", "0.1.0"),
-            ("tollgate:authorizer/keys@0.3.0", "0.3.0"),
+            ("tollgate:authorizer/keys@0.4.0", "0.4.0"),
             ("tollgate:authorizer/types@1.0.0", "1.0.0"),
             ("tollgate:authorizer/types", "(no version)"),
-            ("tollgate:authorizer/types@0.2", "0.2"),
+            ("tollgate:authorizer/types@0.3", "0.3"),
         ] {
-            match wit_versions_fit(["tollgate:authorizer/keys@0.2.0", import]) {
+            match wit_versions_fit(["tollgate:authorizer/keys@0.3.0", import]) {
                 Err(e @ ModuleError::WitVersion { .. }) => {
                     let message = e.to_string();
                     assert!(
                         message.contains(&format!("tollgate:authorizer@{found}"))
-                            && message.contains("0.2.0 to 0.2.x"),
+                            && message.contains("0.3.0 to 0.3.x"),
                         "{message}"
                     );
                 }

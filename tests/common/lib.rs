@@ -20,6 +20,10 @@ use tollgate_host::{Authorizer, ConfigBase, PolicyModule, SandboxLimits};
 pub static MISBEHAVING_MODULE: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/misbehaving_guest.wasm"));
 
+/// A module built for `tollgate:authorizer@0.2.0`, outside this host's range.
+pub static OLD_CONTRACT_MODULE: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/old_contract_guest.wasm"));
+
 /// The default module, compiled once per test binary.
 pub fn default_engine() -> Arc<PolicyModule> {
     static ENGINE: OnceLock<Arc<PolicyModule>> = OnceLock::new();

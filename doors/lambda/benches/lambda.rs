@@ -79,15 +79,7 @@ fn main() {
     let cwasm = work.join("tollgate.cwasm");
     std::fs::write(
         &cwasm,
-        precompile_for(
-            DEFAULT_MODULE,
-            Some(if cfg!(target_arch = "aarch64") {
-                Target::Aarch64
-            } else {
-                Target::X86_64
-            }),
-        )
-        .expect("precompile"),
+        precompile_for(DEFAULT_MODULE, Some(native_target())).expect("precompile"),
     )
     .unwrap();
 
@@ -203,6 +195,15 @@ fn main() {
         "\ndecision: Authorizer::authorize; invocation: event JSON -> handler -> answer JSON in process;\n\
          runtime API: one invocation through a Runtime API on loopback (next + response round trip)."
     );
+}
+
+/// This machine's architecture, baseline CPU (as `tollgate compile --target`).
+fn native_target() -> Target {
+    if cfg!(target_arch = "aarch64") {
+        Target::Aarch64
+    } else {
+        Target::X86_64
+    }
 }
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -503,6 +504,9 @@ fn rounds(n: usize, mut pass: impl FnMut()) -> f64 {
     median(&mut per)
 }
 
+/// A `bootstrap` binary and the `.cwasm` of its default module.
+type Build = (PathBuf, PathBuf);
+
 /// The default, lean and old `bootstrap` side by side (see the module docs).
 fn builds_table(
     work: &Path,
@@ -513,21 +517,35 @@ fn builds_table(
     node_cold: &[(&str, (f64, f64))],
 ) {
     let old_ref = std::env::var("TOLLGATE_BENCH_OLD_REF").unwrap_or_else(|_| OLD_REF.into());
-    let _ = work;
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let target = tmp
         .parent()
         .expect("the target tmp dir is in the target dir");
-    let builds: Vec<(String, Result<PathBuf, String>)> = vec![
-        (format!("old ({old_ref})"), old_bootstrap(target, &old_ref)),
+    // Each build runs its own default module, precompiled: the old one was
+    // built for WIT 0.2.0, whose request the 0.3 host no longer takes.
+    let old = old_bootstrap(target, &old_ref).and_then(|(binary, wasm)| {
+        let cwasm = work.join("old.cwasm");
+        let wasm = std::fs::read(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?;
+        let bytes = precompile_for(&wasm, Some(native_target())).map_err(|e| e.to_string())?;
+        std::fs::write(&cwasm, bytes).map_err(|e| e.to_string())?;
+        Ok((binary, cwasm))
+    });
+    let builds: Vec<(String, Result<Build, String>)> = vec![
+        (format!("old ({old_ref})"), old),
         (
             "default".into(),
-            Ok(PathBuf::from(env!("CARGO_BIN_EXE_bootstrap"))),
+            Ok((
+                PathBuf::from(env!("CARGO_BIN_EXE_bootstrap")),
+                cwasm.to_path_buf(),
+            )),
         ),
-        ("lean (no Cranelift)".into(), lean_bootstrap(target)),
+        (
+            "lean (no Cranelift)".into(),
+            lean_bootstrap(target).map(|binary| (binary, cwasm.to_path_buf())),
+        ),
     ];
     println!(
-        "bootstrap builds: file size, cold start with the same .cwasm through the Runtime API, peak RSS; median of {cold_runs} runs"
+        "bootstrap builds: file size, cold start with its default module's .cwasm through the Runtime API, peak RSS; median of {cold_runs} runs"
     );
     println!(
         "{:<28} {:>10} {:>9} {:>14}",
@@ -535,10 +553,10 @@ fn builds_table(
     );
     for (name, binary) in builds {
         match binary {
-            Ok(binary) => {
+            Ok((binary, module)) => {
                 let size = std::fs::metadata(&binary).map_or(0, |m| m.len()) as f64 / 1048576.0;
                 let (ms, mib) = median_pair(cold_runs, || {
-                    cold_start_tollgate(&binary, policy, Some(cwasm), token)
+                    cold_start_tollgate(&binary, policy, Some(&module), token)
                 });
                 println!("{name:<28} {size:>10.1} {ms:>9.2} {mib:>14.1}");
             }
@@ -594,10 +612,10 @@ fn lean_bootstrap(target: &Path) -> Result<PathBuf, String> {
     Ok(target_dir.join("release").join("bootstrap"))
 }
 
-/// The `bootstrap` of `git_ref` (release): the whole tree of that commit
-/// exported with `git archive` into `<target>/old-bootstrap/<ref>` (a
-/// workspace of its own), built there.
-fn old_bootstrap(target: &Path, git_ref: &str) -> Result<PathBuf, String> {
+/// The `bootstrap` of `git_ref` (release) and its default module (`.wasm`):
+/// the whole tree of that commit exported with `git archive` into
+/// `<target>/old-bootstrap/<ref>` (a workspace of its own), built there.
+fn old_bootstrap(target: &Path, git_ref: &str) -> Result<(PathBuf, PathBuf), String> {
     let root = target.join("old-bootstrap");
     let tree = root.join(git_ref);
     if !tree.join("Cargo.toml").is_file() {
@@ -652,7 +670,12 @@ fn old_bootstrap(target: &Path, git_ref: &str) -> Result<PathBuf, String> {
             "bootstrap",
         ],
     )?;
-    Ok(target_dir.join("release").join("bootstrap"))
+    // Its build script built the default module into the tree's own target.
+    let wasm = tree.join("target/wasm-guest/wasm32-wasip2/guest/tollgate_guest.wasm");
+    if !wasm.is_file() {
+        return Err(format!("{} was not built", wasm.display()));
+    }
+    Ok((target_dir.join("release").join("bootstrap"), wasm))
 }
 
 fn bootstrap(
