@@ -23,9 +23,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::runtime::Lambda;
+use common::tools::wait_with_timeout;
 use common::*;
 use tollgate_host::module::DEFAULT_MODULE;
 
@@ -62,26 +63,13 @@ fn lean_bootstrap() -> &'static Path {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start cargo build for the lean bootstrap");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut stderr, &mut text).ok();
-            text
-        });
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("poll cargo build") {
-                break status;
-            }
-            if started.elapsed() > BUILD_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the lean build took longer than {BUILD_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
-        let log = reader.join().unwrap_or_default();
-        assert!(status.success(), "the lean build failed:\n{log}");
+        let output = wait_with_timeout(&mut child, BUILD_TIMEOUT)
+            .unwrap_or_else(|| panic!("the lean build took longer than {BUILD_TIMEOUT:?}"));
+        assert!(
+            output.status.success(),
+            "the lean build failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         target_dir.join("debug").join("bootstrap")
     })
 }
@@ -105,23 +93,12 @@ fn init_failure(binary: &Path, policy: &Path, module: Option<&Path>) -> (bool, S
         command.env("TOLLGATE_MODULE", module);
     }
     let mut child = command.spawn().expect("start bootstrap");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll bootstrap") {
-            break status;
-        }
-        if started.elapsed() > INIT_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("bootstrap did not end its init within {INIT_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        std::io::Read::read_to_string(&mut pipe, &mut stderr).ok();
-    }
-    (status.success(), stderr)
+    let output = wait_with_timeout(&mut child, INIT_TIMEOUT)
+        .unwrap_or_else(|| panic!("bootstrap did not end its init within {INIT_TIMEOUT:?}"));
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
