@@ -23,7 +23,7 @@ use tollgate_host::jwks::{KeyFetchSettings, RefreshMode};
 use tollgate_host::model::{Decision, DenyReason, Request};
 use tollgate_host::{Authorizer, AuthorizerError, ConfigBase, Gate};
 use tollgate_keys::mint::SigningKey;
-use tollgate_tests::{bearer_request, default_engine};
+use tollgate_tests::{bearer_request, default_module};
 
 const ISSUER: &str = "https://issuer.test";
 const AUDIENCE: &str = "orders-api";
@@ -72,7 +72,7 @@ async fn try_gate(policy: &str, settings: KeyFetchSettings) -> Result<Gate, Auth
     within(
         Duration::from_secs(5),
         Gate::new(
-            default_engine(),
+            default_module(),
             policy,
             &ConfigBase::Embedded(Vec::new()),
             "test policy",
@@ -137,7 +137,7 @@ async fn a_thousand_random_kids_fetch_at_most_once_per_window() {
     let server = TestServer::start();
     let a = key("a");
     server.set("/jwks", Behaviour::json(&jwks(&[&a])));
-    default_engine(); // compiled once per test binary: not part of the count window
+    default_module(); // compiled once per test binary: not part of the count window
     let started = Instant::now();
     let gate = Arc::new(
         gate(
@@ -355,7 +355,7 @@ async fn a_hanging_key_server_never_hangs_a_decision() {
         ..fast()
     };
     let policy = policy_with(ISSUER, &format!("jwks_uri = \"{}\"", server.url("/jwks")));
-    default_engine(); // compiled once per test binary: not part of the bound
+    default_module(); // compiled once per test binary: not part of the bound
     let t = Instant::now();
     let gate = gate(&policy, settings).await;
     assert!(
@@ -476,7 +476,7 @@ async fn lambda_mode_inline_refresh_is_bounded_by_its_budget() {
 async fn remote_sources_are_checked_at_setup() {
     let policy = policy_with(ISSUER, "jwks_uri = \"https://keys.example/jwks.json\"");
     let e = Authorizer::new(
-        default_engine(),
+        default_module(),
         &policy,
         &ConfigBase::Embedded(Vec::new()),
         "test policy",
@@ -500,7 +500,7 @@ async fn remote_sources_are_checked_at_setup() {
     // A local-only policy works through the gate too.
     let a = key("a");
     let gate = Gate::new(
-        default_engine(),
+        default_module(),
         &policy_with(ISSUER, "jwks_file = \"jwks.json\""),
         &ConfigBase::Embedded(vec![("jwks.json".into(), jwks(&[&a]).to_string())]),
         "test policy",

@@ -93,7 +93,7 @@ fn unbounded_memory_hits_the_cap() {
 
 #[test]
 fn a_memory_cap_below_the_module_size_fails_at_setup_not_later() {
-    let engine = tollgate_tests::default_engine().with_limits(SandboxLimits {
+    let engine = tollgate_tests::default_module().with_limits(SandboxLimits {
         memory_bytes: 64 << 10,
         ..SandboxLimits::default()
     });
@@ -185,7 +185,7 @@ fn precompiled_modules_load_and_decide_like_the_component() {
     let policy = "[[issuer]]\nissuer = \"https://i.example\"\njwks_file = \"jwks.json\"\naudiences = [\"a\"]\nalgorithms = [\"ES256\"]\n";
     let files = ConfigBase::Embedded(vec![("jwks.json".into(), key.jwks().to_string())]);
     let from_cwasm = Authorizer::new(engine, policy, &files, "test").expect("configures");
-    let from_wasm = Authorizer::new(tollgate_tests::default_engine(), policy, &files, "test")
+    let from_wasm = Authorizer::new(tollgate_tests::default_module(), policy, &files, "test")
         .expect("configures");
     let claims = serde_json::json!({"iss": "https://i.example", "sub": "s", "aud": "a", "exp": 2_000_000_000});
     let good = key.sign_jwt(&claims, None).expect("sign");

@@ -7,12 +7,13 @@ use serde_json::{Value, json};
 use tollgate_host::model::Decision;
 
 /// The decision as the JSON the CLI prints: `allow`, `reason`, `principal`,
-/// `status` (200/401/403/503/500 as an HTTP front door would answer) and details.
+/// `status` (200/401/403/503/500 as an HTTP front door would answer:
+/// [`Decision::outcome`]) and details.
 pub fn decision_json(decision: &Decision) -> Value {
     match decision {
         Decision::Allow(allow) => json!({
             "allow": true,
-            "status": 200,
+            "status": decision.outcome().http_status(),
             "reason": Value::Null,
             "principal": allow.principal,
             "issuer": allow.issuer,
@@ -25,14 +26,14 @@ pub fn decision_json(decision: &Decision) -> Value {
         }),
         Decision::Deny(deny) => json!({
             "allow": false,
-            "status": deny.http_status(),
+            "status": decision.outcome().http_status(),
             "reason": deny.reason.as_str(),
             "principal": deny.principal,
             "detail": deny.detail,
         }),
         Decision::Error { reason, message } => json!({
             "allow": false,
-            "status": 500,
+            "status": decision.outcome().http_status(),
             "reason": reason,
             "principal": Value::Null,
             "detail": message,

@@ -2,10 +2,6 @@
 //! WebAssembly component through [`tollgate_sdk`]. All logic lives in
 //! `policy/`; this crate only names it.
 
-// The export glue `tollgate_sdk::export!` generates defines `extern "C"`
-// entry points with `#[unsafe(export_name)]`.
-#![allow(unsafe_code)]
-
 use tollgate_policy::Policy;
 use tollgate_policy::model::{ConfigError, Decision, KeyRing, Manifest, Request};
 

@@ -36,7 +36,7 @@ pub enum AuthorizerError {
     },
     /// The module could not be loaded or run.
     #[error(transparent)]
-    Engine(#[from] ModuleError),
+    Module(#[from] ModuleError),
     /// The module asked for remote keys, which the synchronous
     /// [`Authorizer::new`] does not fetch: use [`crate::Gate`].
     #[error(
@@ -181,9 +181,23 @@ impl Authorizer {
     /// unavailable), so a caller that can fetch keys knows which issuer to
     /// refresh before asking once more.
     pub fn authorize_observed(&self, request: &Request) -> (Decision, Vec<KeyMiss>) {
+        self.authorize_observed_with_door_text(request, 0)
+    }
+
+    /// [`Authorizer::authorize_observed`], counting `door_bytes` of text a
+    /// front door keeps beside the request towards the request limits (see
+    /// [`RequestLimits::check_with_door_text`]).
+    pub fn authorize_observed_with_door_text(
+        &self,
+        request: &Request,
+        door_bytes: usize,
+    ) -> (Decision, Vec<KeyMiss>) {
         // Oversized input never reaches the module (where it could only
         // trap or hit the memory cap): a malformed request, 401.
-        if let Err(deny) = self.request_limits.check(request) {
+        if let Err(deny) = self
+            .request_limits
+            .check_with_door_text(request, door_bytes)
+        {
             let decision = Decision::Deny(deny);
             log_decision(&decision);
             return (decision, Vec::new());

@@ -162,10 +162,16 @@ mod tests {
         DenyReason::KeysUnavailable,
     ];
 
-    /// The case name of a generated enum value, lower case, from its `Debug`.
+    /// The case name of an enum value, lower case without separators, from
+    /// its `Debug`: `Algorithm::Rs256` gives `rs256`; the error enums
+    /// wasmtime generates print `LookupError { code, name: "unknown-key", … }`.
     fn case_name(value: impl std::fmt::Debug) -> String {
         let debug = format!("{value:?}");
-        debug.rsplit("::").next().unwrap_or(&debug).to_lowercase()
+        let name = match debug.split_once("name: \"") {
+            Some((_, rest)) => rest.split('"').next().unwrap_or(rest),
+            None => debug.rsplit("::").next().unwrap_or(&debug),
+        };
+        name.replace('-', "").to_lowercase()
     }
 
     fn round_trip(decision: Decision) {
@@ -194,8 +200,12 @@ mod tests {
                 reason.as_str().replace('-', "")
             );
         }
-        for status in [DenyStatus::Unauthenticated, DenyStatus::Forbidden] {
+        for (status, name) in [
+            (DenyStatus::Unauthenticated, "unauthenticated"),
+            (DenyStatus::Forbidden, "forbidden"),
+        ] {
             assert_eq!(DenyStatus::from(wit::DenyStatus::from(status)), status);
+            assert_eq!(case_name(wit::DenyStatus::from(status)), name);
         }
         for e in [
             LookupError::UnknownIssuer,
@@ -203,9 +213,11 @@ mod tests {
             LookupError::KeysUnavailable,
         ] {
             assert_eq!(LookupError::from(wit_keys::LookupError::from(e)), e);
+            assert_eq!(case_name(wit_keys::LookupError::from(e)), case_name(e));
         }
         for e in [VerifyError::BadSignature, VerifyError::KeyMismatch] {
             assert_eq!(VerifyError::from(wit_keys::VerifyError::from(e)), e);
+            assert_eq!(case_name(wit_keys::VerifyError::from(e)), case_name(e));
         }
     }
 
@@ -225,6 +237,79 @@ mod tests {
             now: 1_700_000_000,
         };
         assert_eq!(Request::from(wit::Request::from(&request)), request);
+        // Each field lands in its own place (a swap both ways would round-trip).
+        let lowered = wit::Request::from(&request);
+        assert_eq!(
+            (lowered.method.as_str(), lowered.path.as_str()),
+            ("GET", "/orders/42")
+        );
+        assert_eq!(lowered.headers.len(), 1);
+        assert_eq!(lowered.headers[0].name, "x-tenant");
+        assert_eq!(lowered.query.len(), 2);
+        assert_eq!(lowered.query[1].value, "2");
+        assert!(matches!(
+            &lowered.token_sources[..],
+            [
+                wit::TokenSource::AuthorizationHeader(h),
+                wit::TokenSource::Raw(r),
+                wit::TokenSource::OutsideCacheKey,
+            ] if h == "Bearer a.b.c" && r == "d.e.f"
+        ));
+        assert_eq!(lowered.source_ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(lowered.now, 1_700_000_000);
+
+        let allow = wit::Decision::from(Decision::Allow(Allow {
+            principal: "alice".into(),
+            issuer: "https://issuer.example".into(),
+            context: vec![("email".into(), "1".into())],
+            grants: vec![Grant {
+                method: "GET".into(),
+                path: "/orders/*".into(),
+            }],
+            request_dependent: false,
+            expires_at: Some(9),
+        }));
+        match allow {
+            wit::Decision::Allow(a) => {
+                assert_eq!(
+                    (a.principal.as_str(), a.issuer.as_str()),
+                    ("alice", "https://issuer.example")
+                );
+                assert_eq!(
+                    (a.context[0].name.as_str(), a.context[0].value.as_str()),
+                    ("email", "1")
+                );
+                assert_eq!(
+                    (a.grants[0].method.as_str(), a.grants[0].path.as_str()),
+                    ("GET", "/orders/*")
+                );
+                assert_eq!((a.request_dependent, a.expires_at), (false, Some(9)));
+            }
+            other => panic!("{other:?}"),
+        }
+        match wit::Decision::from(Decision::Deny(
+            Deny::new(DenyReason::Forbidden, "no").with_principal("bob"),
+        )) {
+            wit::Decision::Deny(d) => {
+                assert_eq!(
+                    (d.detail.as_str(), d.principal.as_deref()),
+                    ("no", Some("bob"))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match wit::Decision::from(Decision::Error {
+            reason: "internal-error".into(),
+            message: "trap".into(),
+        }) {
+            wit::Decision::Error(e) => {
+                assert_eq!(
+                    (e.reason.as_str(), e.message.as_str()),
+                    ("internal-error", "trap")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
 
         round_trip(Decision::Allow(Allow {
             principal: "alice".into(),

@@ -78,8 +78,17 @@ impl Gate {
     /// Lambda mode) plus `request_timeout` (twice that for discovery) for a
     /// refetch after a miss.
     pub async fn decide(&self, request: &Request) -> Decision {
+        self.decide_with_door_text(request, 0).await
+    }
+
+    /// [`Gate::decide`], counting `door_bytes` of text the front door keeps
+    /// beside the request (API Gateway's method ARN) towards the request
+    /// limits, as if it were part of the request.
+    pub async fn decide_with_door_text(&self, request: &Request, door_bytes: usize) -> Decision {
         self.keys.before_decision().await;
-        let (decision, misses) = self.authorizer.authorize_observed(request);
+        let (decision, misses) = self
+            .authorizer
+            .authorize_observed_with_door_text(request, door_bytes);
         let wants_keys = matches!(
             &decision,
             Decision::Deny(deny)
@@ -107,7 +116,9 @@ impl Gate {
             return self.outage_instead_of_unknown_key(decision, &refreshed);
         }
         tracing::info!("keys refreshed after a miss; deciding once more");
-        self.authorizer.authorize_observed(request).0
+        self.authorizer
+            .authorize_observed_with_door_text(request, door_bytes)
+            .0
     }
 
     /// An `unknown-key` deny while the issuer's key source is failing (its

@@ -90,7 +90,8 @@ pub enum ModuleError {
     Invalid(wasmtime::Error),
     /// The module does not implement `tollgate:authorizer/authorizer@0.3.0` as this host expects.
     #[error(
-        "the policy module does not fit this host's WIT world tollgate:authorizer/authorizer@0.3.0: {0:#}"
+        "the policy module does not fit this host's WIT world {WIT_PACKAGE}/authorizer@{version}: {0:#}",
+        version = tollgate_sdk::WIT_VERSION
     )]
     Incompatible(wasmtime::Error),
     /// A precompiled module made by another wasmtime version, configuration or CPU.
@@ -395,6 +396,31 @@ impl Instance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The package line of `wit/` is the version the SDK names and the
+    /// host's range starts at: a bump of one without the others fails here.
+    #[test]
+    fn the_wit_files_the_sdk_and_the_range_agree() {
+        for text in [
+            include_str!("../../wit/world.wit"),
+            include_str!("../../wit/types.wit"),
+            include_str!("../../wit/keys.wit"),
+        ] {
+            let package = text
+                .lines()
+                .find_map(|line| line.strip_prefix("package "))
+                .and_then(|rest| rest.strip_suffix(';'))
+                .unwrap();
+            assert_eq!(
+                package,
+                format!("{WIT_PACKAGE}@{}", tollgate_sdk::WIT_VERSION)
+            );
+        }
+        assert_eq!(
+            WitVersion::parse(tollgate_sdk::WIT_VERSION),
+            Some(WIT_VERSIONS.0)
+        );
+    }
 
     #[test]
     fn the_sdk_targets_a_version_this_host_runs() {

@@ -44,8 +44,15 @@ impl RequestLimits {
     /// `Err` with a `malformed` deny naming the limit when `request` is over
     /// one; never quotes the request.
     pub fn check(&self, request: &Request) -> Result<(), Deny> {
+        self.check_with_door_text(request, 0)
+    }
+
+    /// [`RequestLimits::check`], counting `door_bytes` more of text that a
+    /// front door keeps beside the request (API Gateway's method ARN, which
+    /// repeats the path) towards `max_request_bytes`.
+    pub fn check_with_door_text(&self, request: &Request, door_bytes: usize) -> Result<(), Deny> {
         let over = |what: String| Err(Deny::new(DenyReason::Malformed, what));
-        let mut total: usize = 0;
+        let mut total: usize = door_bytes;
         for source in &request.token_sources {
             let value = match source {
                 TokenSource::AuthorizationHeader(v) | TokenSource::Raw(v) => v,

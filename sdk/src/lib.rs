@@ -10,7 +10,7 @@
 //!
 //! impl tollgate_sdk::Module for MyModule {
 //!     fn configure(config: &str) -> Result<(Self, Manifest), ConfigError> { /* … */ }
-//!     fn authorize(&self, request: &Request, keys: &impl KeyRing) -> Decision { /* … */ }
+//!     fn authorize<K: KeyRing>(&self, request: &Request, keys: &K) -> Decision { /* … */ }
 //! }
 //!
 //! tollgate_sdk::export!(MyModule);
@@ -48,6 +48,8 @@ pub trait Module: Sized + 'static {
 /// (in a module only). Module authors do not need them: see [`export!`].
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
+// Generated code: its `extern "C"` imports and exports are `unsafe`, and it
+// is neither documented nor written to clippy's taste.
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -70,11 +72,14 @@ mod guest;
 pub use guest::{authorize_with, configure_with};
 
 /// Export `$module` (a type implementing [`Module`]) as the component's
-/// `configure` and `authorize`. Use once, in the module's `cdylib` crate,
-/// which needs `#![allow(unsafe_code)]` for the generated export glue.
+/// `configure` and `authorize`. Use once, in the module's `cdylib` crate.
+/// The export glue it generates (`extern "C"` entry points with
+/// `#[unsafe(export_name)]`) is allowed `unsafe` code within the macro
+/// only, so the module's own code stays under `deny(unsafe_code)`.
 #[macro_export]
 macro_rules! export {
     ($module:ty) => {
+        #[allow(unsafe_code)]
         const _: () = {
             struct TollgateModule;
 

@@ -25,7 +25,7 @@ pub static OLD_CONTRACT_MODULE: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/old_contract_guest.wasm"));
 
 /// The default module, compiled once per test binary.
-pub fn default_engine() -> Arc<PolicyModule> {
+pub fn default_module() -> Arc<PolicyModule> {
     static ENGINE: OnceLock<Arc<PolicyModule>> = OnceLock::new();
     ENGINE
         .get_or_init(|| {
@@ -52,7 +52,7 @@ pub fn try_authorizer(
             .map(|(n, c)| (n.to_string(), c.clone()))
             .collect(),
     );
-    Authorizer::new(default_engine(), policy, &base, "test policy")
+    Authorizer::new(default_module(), policy, &base, "test policy")
 }
 
 /// A GET request for `/` carrying `token` as a Bearer header, decided at `now`.
@@ -98,7 +98,7 @@ pub fn dir_authorizer(
     dir: &std::path::Path,
 ) -> Result<Authorizer, tollgate_host::AuthorizerError> {
     Authorizer::new(
-        default_engine(),
+        default_module(),
         policy,
         &ConfigBase::Dir(dir.to_path_buf()),
         "test policy",

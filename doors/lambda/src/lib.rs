@@ -1,7 +1,7 @@
 //! Tollgate as an AWS Lambda authorizer for API Gateway.
 //!
 //! - [`event`]: which authorizer format a payload is (REST TOKEN, REST
-//!   REQUEST, HTTP API payload 1.0 and 2.0) and the [`Request`] it means;
+//!   REQUEST, HTTP API payload 1.0 and 2.0) and the [`Request`](tollgate_host::model::Request) it means;
 //! - [`identity`]: the authorizer's identity sources (its cache key), the
 //!   only place a REQUEST event's credential is read from;
 //! - [`response`]: the answer (IAM policy, simple response, or the errors
@@ -22,7 +22,7 @@ pub mod setup;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 use tollgate_host::Gate;
-use tollgate_host::model::{Decision, DenyReason, Request};
+use tollgate_host::model::{Decision, DenyReason};
 
 use crate::event::ApiGatewayRequest;
 
@@ -94,11 +94,15 @@ impl From<HandlerError> for Diagnostic {
 /// policy module, through the host's [`Gate`]: in Lambda mode a due key
 /// refresh runs inline first (bounded), and an unknown `kid` refetches the
 /// issuer's keys (rate-limited) before the module is asked once more.
-pub async fn decide(state: &State, request: &Request) -> Decision {
-    state.gate.decide(request).await
+///
+/// The ARN the door keeps repeats the path: it counts towards the request
+/// limits, as when it was part of the request.
+pub async fn decide(state: &State, request: &ApiGatewayRequest) -> Decision {
+    let arn_bytes = request.method_arn.as_ref().map_or(0, String::len);
+    state.gate.decide_with_door_text(request, arn_bytes).await
 }
 
-/// One invocation: detect the event format, map it to a [`Request`] decided
+/// One invocation: detect the event format, map it to a [`Request`](tollgate_host::model::Request) decided
 /// as of now, decide, and answer.
 pub async fn handle(state: &State, payload: Value) -> Result<Value, HandlerError> {
     handle_at(state, payload, tollgate_host::clock::unix_now()).await

@@ -660,6 +660,28 @@ fn an_oversized_credential_is_a_malformed_request() {
     );
 }
 
+/// The method ARN left the request (WIT 0.3.0) but still counts towards the
+/// request's text: a valid token with an ARN that takes the event over
+/// `max_request_bytes` is a malformed request, never sent to the module.
+#[test]
+fn an_oversized_arn_counts_towards_the_request_limit() {
+    let state = state_default();
+    let limit = tollgate_host::request_limits::DEFAULT_MAX_REQUEST_BYTES;
+    let bearer = format!("Bearer {}", good_token());
+    let mut event = token_event(&bearer);
+    let arn = format!(
+        "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/{}",
+        "a".repeat(limit)
+    );
+    event["methodArn"] = json!(arn);
+    assert_eq!(
+        call(&state, event),
+        Err(unauthorized(DenyReason::Malformed))
+    );
+    // The same token with an ordinary ARN is allowed.
+    assert!(call(&state, token_event(&bearer)).is_ok());
+}
+
 /// Issue 7, item 3: an event that failed to parse twice (an Authorization
 /// value holding a NUL, `httpMethod` "G ET") gave an error log line and a
 /// Lambda `errorMessage` quoting serde's error, which quoted the header

@@ -128,7 +128,7 @@ pub fn write_policy(dir: &Path) -> PathBuf {
 }
 
 /// The embedded module, compiled once per test binary.
-pub fn engine() -> Arc<PolicyModule> {
+pub fn module() -> Arc<PolicyModule> {
     static ENGINE: OnceLock<Arc<PolicyModule>> = OnceLock::new();
     ENGINE
         .get_or_init(|| PolicyModule::default_module(SandboxLimits::default()).expect("compile"))
@@ -140,7 +140,7 @@ pub fn state(settings: LambdaSettings) -> State {
     let scratch = Scratch::new("state");
     let path = write_policy(&scratch.0);
     let gate = block_on(Gate::from_config_file(
-        engine(),
+        module(),
         &path,
         tollgate_host::jwks::KeyFetchSettings::lambda(),
     ))
