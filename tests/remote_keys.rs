@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tollgate_host::jwks::testing::{Behaviour, TestServer};
 use tollgate_host::jwks::{KeyFetchSettings, RefreshMode};
-use tollgate_host::model::{Decision, DenyReason, Request};
+use tollgate_host::model::{Decision, DenyReason, Outcome, Request};
 use tollgate_host::{Authorizer, AuthorizerError, ConfigBase, Gate};
 use tollgate_keys::mint::SigningKey;
 use tollgate_tests::{bearer_request, default_module};
@@ -211,7 +211,7 @@ async fn cold_cache_and_down_server_deny_keys_unavailable_until_recovery() {
         let decision = gate.decide(&request(&a)).await;
         assert_deny(&decision, DenyReason::KeysUnavailable);
         if let Decision::Deny(deny) = &decision {
-            assert_eq!(deny.http_status(), 503);
+            assert_eq!(Outcome::of_deny(deny).http_status(), 503);
         }
     }
     assert_eq!(server.hits("/jwks"), 1, "gated: no fetch within the window");
@@ -287,7 +287,7 @@ async fn an_unknown_key_during_an_outage_is_keys_unavailable_not_unauthenticated
     let decision = within(Duration::from_secs(2), gate.decide(&request(&b))).await;
     assert_deny(&decision, DenyReason::KeysUnavailable);
     if let Decision::Deny(deny) = &decision {
-        assert_eq!(deny.http_status(), 503);
+        assert_eq!(Outcome::of_deny(deny).http_status(), 503);
     }
     assert_eq!(server.hits("/jwks"), 3);
     // Within the backoff: no fetch, still the host's trouble; a still cached.

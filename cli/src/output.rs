@@ -10,10 +10,11 @@ use tollgate_host::model::Decision;
 /// `status` (200/401/403/503/500 as an HTTP front door would answer:
 /// [`Decision::outcome`]) and details.
 pub fn decision_json(decision: &Decision) -> Value {
+    let status = decision.outcome().http_status();
     match decision {
         Decision::Allow(allow) => json!({
             "allow": true,
-            "status": decision.outcome().http_status(),
+            "status": status,
             "reason": Value::Null,
             "principal": allow.principal,
             "issuer": allow.issuer,
@@ -26,14 +27,14 @@ pub fn decision_json(decision: &Decision) -> Value {
         }),
         Decision::Deny(deny) => json!({
             "allow": false,
-            "status": decision.outcome().http_status(),
+            "status": status,
             "reason": deny.reason.as_str(),
             "principal": deny.principal,
             "detail": deny.detail,
         }),
         Decision::Error { reason, message } => json!({
             "allow": false,
-            "status": decision.outcome().http_status(),
+            "status": status,
             "reason": reason,
             "principal": Value::Null,
             "detail": message,

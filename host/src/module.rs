@@ -315,6 +315,15 @@ pub enum Target {
 }
 
 impl Target {
+    /// The architecture this binary runs on (x86_64 everywhere else).
+    pub fn native() -> Target {
+        if cfg!(target_arch = "aarch64") {
+            Target::Aarch64
+        } else {
+            Target::X86_64
+        }
+    }
+
     /// The target triple handed to wasmtime.
     pub fn triple(self) -> &'static str {
         match self {

@@ -266,11 +266,6 @@ pub struct Deny {
 }
 
 impl Deny {
-    /// The HTTP status a server front door answers (see [`Outcome::http_status`]).
-    pub fn http_status(&self) -> u16 {
-        Outcome::of_deny(self).http_status()
-    }
-
     /// A deny whose status follows from its reason, naming no principal.
     pub fn new(reason: DenyReason, detail: impl Into<String>) -> Self {
         Deny {
@@ -506,18 +501,16 @@ pub struct ConfigError {
 mod tests {
     use super::*;
 
+    fn status(deny: Deny) -> u16 {
+        Outcome::of_deny(&deny).http_status()
+    }
+
     #[test]
     fn http_status_follows_the_reason() {
-        assert_eq!(Deny::new(DenyReason::BadSignature, "").http_status(), 401);
-        assert_eq!(
-            Deny::new(DenyReason::InsufficientScope, "").http_status(),
-            403
-        );
-        assert_eq!(Deny::new(DenyReason::Forbidden, "").http_status(), 403);
-        assert_eq!(
-            Deny::new(DenyReason::KeysUnavailable, "").http_status(),
-            503
-        );
+        assert_eq!(status(Deny::new(DenyReason::BadSignature, "")), 401);
+        assert_eq!(status(Deny::new(DenyReason::InsufficientScope, "")), 403);
+        assert_eq!(status(Deny::new(DenyReason::Forbidden, "")), 403);
+        assert_eq!(status(Deny::new(DenyReason::KeysUnavailable, "")), 503);
     }
 
     #[test]

@@ -79,7 +79,7 @@ fn main() {
     let cwasm = work.join("tollgate.cwasm");
     std::fs::write(
         &cwasm,
-        precompile_for(DEFAULT_MODULE, Some(native_target())).expect("precompile"),
+        precompile_for(DEFAULT_MODULE, Some(Target::native())).expect("precompile"),
     )
     .unwrap();
 
@@ -195,15 +195,6 @@ fn main() {
         "\ndecision: Authorizer::authorize; invocation: event JSON -> handler -> answer JSON in process;\n\
          runtime API: one invocation through a Runtime API on loopback (next + response round trip)."
     );
-}
-
-/// This machine's architecture, baseline CPU (as `tollgate compile --target`).
-fn native_target() -> Target {
-    if cfg!(target_arch = "aarch64") {
-        Target::Aarch64
-    } else {
-        Target::X86_64
-    }
 }
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -526,7 +517,7 @@ fn builds_table(
     let old = old_bootstrap(target, &old_ref).and_then(|(binary, wasm)| {
         let cwasm = work.join("old.cwasm");
         let wasm = std::fs::read(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?;
-        let bytes = precompile_for(&wasm, Some(native_target())).map_err(|e| e.to_string())?;
+        let bytes = precompile_for(&wasm, Some(Target::native())).map_err(|e| e.to_string())?;
         std::fs::write(&cwasm, bytes).map_err(|e| e.to_string())?;
         Ok((binary, cwasm))
     });

@@ -22,19 +22,22 @@ use tollgate_lambda::setup::{InitError, ModuleSource, load_module};
 /// This machine's architecture as a `--target` (the tests build x86_64;
 /// this keeps them true on an arm64 machine too), with its ELF `e_machine`.
 fn native() -> (Target, &'static str, u16) {
-    if cfg!(target_arch = "aarch64") {
-        (Target::Aarch64, "aarch64", 183)
-    } else {
-        (Target::X86_64, "x86_64", 62)
-    }
+    described(Target::native())
 }
 
 /// The other architecture.
 fn foreign() -> (Target, &'static str, u16) {
-    if cfg!(target_arch = "aarch64") {
-        (Target::X86_64, "x86_64", 62)
-    } else {
-        (Target::Aarch64, "aarch64", 183)
+    described(match Target::native() {
+        Target::X86_64 => Target::Aarch64,
+        Target::Aarch64 => Target::X86_64,
+    })
+}
+
+/// A target with its `--target` name and ELF `e_machine`.
+fn described(target: Target) -> (Target, &'static str, u16) {
+    match target {
+        Target::X86_64 => (target, "x86_64", 62),
+        Target::Aarch64 => (target, "aarch64", 183),
     }
 }
 

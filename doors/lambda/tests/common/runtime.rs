@@ -55,11 +55,7 @@ impl Lambda {
         let cwasm = scratch.path("tollgate.cwasm");
         let bytes = tollgate_host::module::precompile_for(
             tollgate_host::module::DEFAULT_MODULE,
-            Some(if cfg!(target_arch = "aarch64") {
-                tollgate_host::module::Target::Aarch64
-            } else {
-                tollgate_host::module::Target::X86_64
-            }),
+            Some(tollgate_host::module::Target::native()),
         )
         .expect("precompile");
         std::fs::write(&cwasm, bytes).unwrap();
