@@ -134,7 +134,7 @@ fn a_module_built_for_another_contract_version_is_refused_at_load() {
         Err(e @ tollgate_host::ModuleError::WitVersion { .. }) => {
             let message = e.to_string();
             assert!(
-                message.contains("tollgate:authorizer@0.2.0") && message.contains("0.3.0 to 0.3.x"),
+                message.contains("tollgate:authorizer@0.2.0") && message.contains("0.4.0 to 0.4.x"),
                 "{message}"
             );
         }
@@ -155,7 +155,7 @@ fn the_default_module_reaches_nothing_outside_the_sandbox() {
     assert!(
         imports
             .iter()
-            .any(|i| i == "tollgate:authorizer/keys@0.3.0"),
+            .any(|i| i == "tollgate:authorizer/keys@0.4.0"),
         "{imports:?}"
     );
     // Rust's std for wasm32-wasip2 links its stdio/environment plumbing; the

@@ -262,12 +262,10 @@ mod tests {
             principal: "alice".into(),
             issuer: "https://issuer.example".into(),
             context: vec![("email".into(), "1".into())],
-            grants: vec![Grant {
-                method: "GET".into(),
-                path: "/orders/*".into(),
-            }],
+            grants: vec![Grant::deny("GET", "/orders/admin"), Grant::allow("GET", "/orders/*")],
             request_dependent: false,
             expires_at: Some(9),
+            rule: Some("route[0]".into()),
         }));
         match allow {
             wit::Decision::Allow(a) => {
@@ -281,9 +279,14 @@ mod tests {
                 );
                 assert_eq!(
                     (a.grants[0].method.as_str(), a.grants[0].path.as_str()),
-                    ("GET", "/orders/*")
+                    ("GET", "/orders/admin")
+                );
+                assert_eq!(
+                    (a.grants[0].effect, a.grants[1].effect),
+                    (wit::GrantEffect::Deny, wit::GrantEffect::Allow)
                 );
                 assert_eq!((a.request_dependent, a.expires_at), (false, Some(9)));
+                assert_eq!(a.rule.as_deref(), Some("route[0]"));
             }
             other => panic!("{other:?}"),
         }
@@ -315,12 +318,10 @@ mod tests {
             principal: "alice".into(),
             issuer: "https://issuer.example".into(),
             context: vec![("email".into(), "\"a@example.com\"".into())],
-            grants: vec![Grant {
-                method: "*".into(),
-                path: "/*".into(),
-            }],
+            grants: vec![Grant::deny("POST", "/a/{x}"), Grant::allow("*", "/*")],
             request_dependent: true,
             expires_at: Some(1_700_000_300),
+            rule: Some("reads".into()),
         }));
         for reason in REASONS {
             round_trip(Decision::Deny(Deny::new(reason, "detail")));
@@ -328,6 +329,11 @@ mod tests {
         round_trip(Decision::Deny(
             Deny::new(DenyReason::Forbidden, "no").with_principal("bob"),
         ));
+        let mut scoped = Deny::new(DenyReason::InsufficientScope, "scope")
+            .with_principal("bob")
+            .with_rule("route[2]");
+        scoped.required_scopes = vec!["orders.read".into(), "orders.write".into()];
+        round_trip(Decision::Deny(scoped));
         round_trip(Decision::Error {
             reason: "internal-error".into(),
             message: "trap".into(),
@@ -349,6 +355,8 @@ mod tests {
                 ],
                 algorithms: Algorithm::ALL.to_vec(),
             }],
+            rules: vec!["route[0]".into(), "reads".into()],
+            warnings: vec!["a warning".into()],
         };
         assert_eq!(
             Manifest::from(wit::Manifest::from(manifest.clone())),

@@ -26,10 +26,10 @@ pub static DEFAULT_MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tol
 pub const WIT_PACKAGE: &str = "tollgate:authorizer";
 /// The versions of [`WIT_PACKAGE`] this host runs, inclusive: a module
 /// names the version it targets in its imports
-/// (`tollgate:authorizer/types@0.3.0`), and one outside this range is
+/// (`tollgate:authorizer/types@0.4.0`), and one outside this range is
 /// refused at load with [`ModuleError::WitVersion`].
 pub const WIT_VERSIONS: (WitVersion, WitVersion) =
-    (WitVersion(0, 3, 0), WitVersion(0, 3, u32::MAX));
+    (WitVersion(0, 4, 0), WitVersion(0, 4, u32::MAX));
 
 /// A `major.minor.patch` version of the WIT package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,7 +88,7 @@ pub enum ModuleError {
         "invalid policy module: {0:#}. Pass a wasm32-wasip2 component (.wasm) or a .cwasm precompiled by this same tollgate version with `tollgate compile`"
     )]
     Invalid(wasmtime::Error),
-    /// The module does not implement `tollgate:authorizer/authorizer@0.3.0` as this host expects.
+    /// The module does not implement `tollgate:authorizer/authorizer@0.4.0` as this host expects.
     #[error(
         "the policy module does not fit this host's WIT world {WIT_PACKAGE}/authorizer@{version}: {0:#}",
         version = tollgate_sdk::WIT_VERSION
@@ -442,29 +442,31 @@ mod tests {
     fn modules_name_the_version_they_target_and_must_fit_the_range() {
         assert!(
             wit_versions_fit([
-                "tollgate:authorizer/types@0.3.0",
-                "tollgate:authorizer/keys@0.3.0",
+                "tollgate:authorizer/types@0.4.0",
+                "tollgate:authorizer/keys@0.4.0",
                 "wasi:io/streams@0.2.0",
             ])
             .is_ok()
         );
-        // A later 0.3.x only adds `@since(version = 0.3.x)` items.
-        assert!(wit_versions_fit(["tollgate:authorizer/types@0.3.7"]).is_ok());
+        // A later 0.4.x only adds `@since(version = 0.4.x)` items.
+        assert!(wit_versions_fit(["tollgate:authorizer/types@0.4.7"]).is_ok());
         for (import, found) in [
             // 0.2.0's request had `method-arn`: its modules do not fit.
             ("tollgate:authorizer/types@0.2.0", "0.2.0"),
             ("tollgate:authorizer/types@0.1.0", "0.1.0"),
-            ("tollgate:authorizer/keys@0.4.0", "0.4.0"),
+            // 0.3.0's grants had no effect and its allow no rule.
+            ("tollgate:authorizer/keys@0.3.0", "0.3.0"),
+            ("tollgate:authorizer/keys@0.5.0", "0.5.0"),
             ("tollgate:authorizer/types@1.0.0", "1.0.0"),
             ("tollgate:authorizer/types", "(no version)"),
-            ("tollgate:authorizer/types@0.3", "0.3"),
+            ("tollgate:authorizer/types@0.4", "0.4"),
         ] {
-            match wit_versions_fit(["tollgate:authorizer/keys@0.3.0", import]) {
+            match wit_versions_fit(["tollgate:authorizer/keys@0.4.0", import]) {
                 Err(e @ ModuleError::WitVersion { .. }) => {
                     let message = e.to_string();
                     assert!(
                         message.contains(&format!("tollgate:authorizer@{found}"))
-                            && message.contains("0.3.0 to 0.3.x"),
+                            && message.contains("0.4.0 to 0.4.x"),
                         "{message}"
                     );
                 }

@@ -8,10 +8,39 @@
 //!   (`/orders/*` matches `/orders/`, `/orders/1`, `/orders/1/items`, not
 //!   `/orders`); `/*` matches every path; anything else matches itself.
 //!
-//! Every door needs "does this grant cover this request" (API Gateway's
-//! simple responses, the edge's answers), so it is answered here, once.
+//! A grant also has an effect, allow or deny, and a list of grants is
+//! ordered: the first grant that matches a route decides it, and a route
+//! that no grant matches is refused ([`route_granted`]). The default module
+//! orders its grants most specific first ([`PathPattern::specificity`]), so
+//! a deny grant carves an exception out of a broader allow that follows it.
+//!
+//! Every door needs "does this list of grants cover this request" (API
+//! Gateway's simple responses, the edge's answers, a token cache), so it is
+//! answered here, once.
 
-use crate::Grant;
+use std::cmp::Ordering;
+
+use crate::{Effect, Grant};
+
+impl Grant {
+    /// A grant letting `method` `path` through.
+    pub fn allow(method: impl Into<String>, path: impl Into<String>) -> Self {
+        Grant {
+            effect: Effect::Allow,
+            method: method.into(),
+            path: path.into(),
+        }
+    }
+
+    /// A grant keeping `method` `path` out.
+    pub fn deny(method: impl Into<String>, path: impl Into<String>) -> Self {
+        Grant {
+            effect: Effect::Deny,
+            method: method.into(),
+            path: path.into(),
+        }
+    }
+}
 
 /// One parsed path segment of a grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,11 +125,103 @@ impl PathPattern {
     }
 }
 
-/// Whether `grant` covers `method` `path`: every front door asks this of
-/// an allow (the module decided the grants; a door only reads them).
+/// Whether `grant`'s method and pattern match `method` `path`, whatever
+/// its effect.
 pub fn grant_matches(grant: &Grant, method: &str, path: &str) -> bool {
     let method_ok = grant.method == "*" || grant.method.eq_ignore_ascii_case(method);
     method_ok && PathPattern::parse(&grant.path).is_some_and(|p| p.matches(path))
+}
+
+/// The grant that decides `method` `path`: the first that matches.
+pub fn deciding_grant<'a>(grants: &'a [Grant], method: &str, path: &str) -> Option<&'a Grant> {
+    grants.iter().find(|g| grant_matches(g, method, path))
+}
+
+/// Whether an allow's grants let `method` `path` through: the first
+/// matching grant decides, and no match is a refusal. Every front door asks
+/// this of an allow (the module decided the grants; a door only reads them).
+pub fn route_granted(grants: &[Grant], method: &str, path: &str) -> bool {
+    deciding_grant(grants, method, path).is_some_and(|g| g.effect == Effect::Allow)
+}
+
+impl Segment {
+    /// Literal before one segment before any rest.
+    fn rank(&self) -> u8 {
+        match self {
+            Segment::Literal(_) => 0,
+            Segment::One => 1,
+            Segment::Rest => 2,
+        }
+    }
+
+    /// Whether some path segment(s) match both.
+    fn meets(&self, other: &Segment) -> bool {
+        match (self, other) {
+            (Segment::Literal(a), Segment::Literal(b)) => a == b,
+            (Segment::Literal(s), Segment::One) | (Segment::One, Segment::Literal(s)) => {
+                !s.is_empty()
+            }
+            _ => true,
+        }
+    }
+}
+
+impl PathPattern {
+    /// Specificity order: [`Ordering::Less`] when `self` is more specific.
+    /// Segments are compared left to right; at the first that differs in
+    /// kind, a literal beats a one-segment wildcard, which beats a rest.
+    /// For two patterns that match a common path this is a strict order
+    /// unless they have the same shape (the same kinds, equal literals).
+    pub fn specificity(&self, other: &PathPattern) -> Ordering {
+        for (a, b) in self.segments.iter().zip(&other.segments) {
+            match a.rank().cmp(&b.rank()) {
+                Ordering::Equal => {}
+                unequal => return unequal,
+            }
+            if let (Segment::Literal(x), Segment::Literal(y)) = (a, b)
+                && x != y
+            {
+                // Disjoint: any stable order will do.
+                return x.cmp(y);
+            }
+        }
+        self.segments.len().cmp(&other.segments.len())
+    }
+
+    /// Whether some path matches both patterns.
+    pub fn overlaps(&self, other: &PathPattern) -> bool {
+        let (a, b) = (&self.segments, &other.segments);
+        for i in 0.. {
+            match (a.get(i), b.get(i)) {
+                (None, None) => return true,
+                // A rest needs its `/`: `/a/*` does not match `/a`.
+                (Some(Segment::Rest), Some(_)) | (Some(_), Some(Segment::Rest)) => return true,
+                (Some(x), Some(y)) if x.meets(y) => {}
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// Whether every path `other` matches, `self` matches too.
+    pub fn covers(&self, other: &PathPattern) -> bool {
+        let (a, b) = (&self.segments, &other.segments);
+        for i in 0.. {
+            match (a.get(i), b.get(i)) {
+                (None, None) => return true,
+                (Some(Segment::Rest), Some(_)) => return true,
+                (Some(Segment::One), Some(Segment::One | Segment::Literal(_))) => {}
+                (Some(Segment::Literal(x)), Some(Segment::Literal(y))) if x == y => {}
+                _ => return false,
+            }
+        }
+        false
+    }
+}
+
+/// Whether two grant methods (a name or `*`) share a method.
+pub fn methods_overlap(a: &str, b: &str) -> bool {
+    a == "*" || b == "*" || a.eq_ignore_ascii_case(b)
 }
 
 #[cfg(test)]
@@ -108,10 +229,71 @@ mod tests {
     use super::*;
 
     fn grant(method: &str, path: &str) -> Grant {
-        Grant {
-            method: method.into(),
-            path: path.into(),
+        Grant::allow(method, path)
+    }
+
+    fn pattern(text: &str) -> PathPattern {
+        PathPattern::parse(text).unwrap()
+    }
+
+    #[test]
+    fn the_first_matching_grant_decides() {
+        let grants = [
+            Grant::deny("GET", "/orders/admin"),
+            Grant::allow("GET", "/orders/*"),
+            Grant::allow("*", "/public/*"),
+        ];
+        assert!(route_granted(&grants, "GET", "/orders/1"));
+        assert!(!route_granted(&grants, "GET", "/orders/admin"));
+        assert!(route_granted(&grants, "GET", "/orders/admin/x"));
+        assert!(!route_granted(&grants, "POST", "/orders/1"), "no grant matches");
+        assert!(route_granted(&grants, "DELETE", "/public/a"));
+        assert!(!route_granted(&[], "GET", "/"));
+    }
+
+    #[test]
+    fn specificity_puts_literals_before_wildcards_before_rests() {
+        let ordered = ["/orders/admin", "/orders/{id}", "/orders/*", "/*"];
+        for (i, a) in ordered.iter().enumerate() {
+            for b in ordered.iter().skip(i + 1) {
+                assert_eq!(pattern(a).specificity(&pattern(b)), Ordering::Less, "{a} {b}");
+                assert_eq!(pattern(b).specificity(&pattern(a)), Ordering::Greater, "{b} {a}");
+            }
         }
+        assert_eq!(
+            pattern("/a/{x}").specificity(&pattern("/a/*/")),
+            Ordering::Less,
+            "same rank, shorter first"
+        );
+        assert_eq!(pattern("/t/{a}/x").specificity(&pattern("/t/{b}/x")), Ordering::Equal);
+    }
+
+    #[test]
+    fn overlap_and_cover_agree_with_matching() {
+        let patterns = [
+            "/", "/*", "/a", "/a/*", "/a/{x}", "/a/b", "/a/{x}/c", "/a/b/*", "/{x}/b", "/b/*",
+        ];
+        let paths = [
+            "/", "/a", "/a/", "/a/b", "/a/c", "/a/b/c", "/a/x/c", "/b", "/b/b", "/x/b", "/a/b/c/d",
+        ];
+        for a in patterns {
+            for b in patterns {
+                let (pa, pb) = (pattern(a), pattern(b));
+                let common = paths.iter().any(|p| pa.matches(p) && pb.matches(p));
+                if common {
+                    assert!(pa.overlaps(&pb), "{a} and {b} share a path");
+                }
+                if pa.covers(&pb) {
+                    for p in paths {
+                        assert!(!pb.matches(p) || pa.matches(p), "{a} covers {b} but not {p}");
+                    }
+                }
+            }
+        }
+        assert!(!pattern("/a").overlaps(&pattern("/a/*")));
+        assert!(!pattern("/a/{x}").overlaps(&pattern("/b/{x}")));
+        assert!(pattern("/a/*").covers(&pattern("/a/{x}/c")));
+        assert!(!pattern("/a/{x}").covers(&pattern("/a/*")));
     }
 
     #[test]

@@ -263,6 +263,10 @@ pub struct Deny {
     pub detail: String,
     /// The caller, for a 403 (valid token, request refused); `None` otherwise.
     pub principal: Option<String>,
+    /// The policy rule that refused, when one did (`route[3]` or its name).
+    pub rule: Option<String>,
+    /// For `insufficient-scope`: the scopes that would have allowed it.
+    pub required_scopes: Vec<String>,
 }
 
 impl Deny {
@@ -273,6 +277,8 @@ impl Deny {
             status: reason.status(),
             detail: detail.into(),
             principal: None,
+            rule: None,
+            required_scopes: Vec::new(),
         }
     }
 
@@ -281,11 +287,30 @@ impl Deny {
         self.principal = Some(principal.into());
         self
     }
+
+    /// This deny naming the policy rule that refused.
+    pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
+        self.rule = Some(rule.into());
+        self
+    }
 }
 
-/// A method and path pattern the principal may call.
+/// Whether a grant lets its routes through or keeps them out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// The principal may call the routes it matches.
+    Allow,
+    /// The principal may not (an exclusion from a less specific allow).
+    Deny,
+}
+
+/// A method and path pattern, and whether the principal may call it. In a
+/// list of grants the first that matches a route decides it
+/// ([`grants::route_granted`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
+    /// Allow or deny.
+    pub effect: Effect,
     /// HTTP method or `*`.
     pub method: String,
     /// Path pattern (`/orders/*`, `/*`).
@@ -301,12 +326,15 @@ pub struct Allow {
     pub issuer: String,
     /// (name, JSON-encoded value) pairs to forward.
     pub context: Vec<(String, String)>,
-    /// Routes this principal may call, independent of the route asked.
+    /// Routes this principal may call, independent of the route asked;
+    /// ordered, the first match decides ([`grants::route_granted`]).
     pub grants: Vec<Grant>,
     /// True when more than the token decided the outcome.
     pub request_dependent: bool,
     /// The token's `exp`.
     pub expires_at: Option<i64>,
+    /// The policy rule that decided, when one did.
+    pub rule: Option<String>,
 }
 
 /// The outcome of a decision.
@@ -485,6 +513,10 @@ pub struct IssuerNeeds {
 pub struct Manifest {
     /// Trusted issuers.
     pub issuers: Vec<IssuerNeeds>,
+    /// Every rule of the policy, in document order, as decisions name them.
+    pub rules: Vec<String>,
+    /// What the host should tell the operator at load.
+    pub warnings: Vec<String>,
 }
 
 /// A configuration the module refuses: which field, and what is wrong.

@@ -256,12 +256,10 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
         principal,
         issuer: issuer.issuer.clone(),
         context,
-        grants: vec![Grant {
-            method: String::from("*"),
-            path: String::from("/*"),
-        }],
+        grants: vec![Grant::allow("*", "/*")],
         request_dependent: false,
         expires_at: exp,
+        rule: None,
     })
 }
 

@@ -54,6 +54,10 @@ macro_rules! wit_conversions {
                 Forbidden => Forbidden,
                 KeysUnavailable => KeysUnavailable,
             });
+            $crate::__wit_both_ways!(model::Effect, wit::GrantEffect, {
+                Allow => Allow,
+                Deny => Deny,
+            });
             $crate::__wit_both_ways!(model::DenyStatus, wit::DenyStatus, {
                 Unauthenticated => Unauthenticated,
                 Forbidden => Forbidden,
@@ -148,18 +152,22 @@ macro_rules! wit_conversions {
                                 .grants
                                 .into_iter()
                                 .map(|g| wit::Grant {
+                                    effect: g.effect.into(),
                                     method: g.method,
                                     path: g.path,
                                 })
                                 .collect(),
                             request_dependent: allow.request_dependent,
                             expires_at: allow.expires_at,
+                            rule: allow.rule,
                         }),
                         model::Decision::Deny(deny) => wit::Decision::Deny(wit::Deny {
                             reason: deny.reason.into(),
                             status: deny.status.into(),
                             detail: deny.detail,
                             principal: deny.principal,
+                            rule: deny.rule,
+                            required_scopes: deny.required_scopes,
                         }),
                         model::Decision::Error { reason, message } => {
                             wit::Decision::Error(wit::ModuleError { reason, message })
@@ -179,18 +187,22 @@ macro_rules! wit_conversions {
                                 .grants
                                 .into_iter()
                                 .map(|g| model::Grant {
+                                    effect: g.effect.into(),
                                     method: g.method,
                                     path: g.path,
                                 })
                                 .collect(),
                             request_dependent: allow.request_dependent,
                             expires_at: allow.expires_at,
+                            rule: allow.rule,
                         }),
                         wit::Decision::Deny(deny) => model::Decision::Deny(model::Deny {
                             reason: deny.reason.into(),
                             status: deny.status.into(),
                             detail: deny.detail,
                             principal: deny.principal,
+                            rule: deny.rule,
+                            required_scopes: deny.required_scopes,
                         }),
                         wit::Decision::Error(error) => model::Decision::Error {
                             reason: error.reason,
@@ -250,6 +262,8 @@ macro_rules! wit_conversions {
                                 algorithms: needs.algorithms.into_iter().map(Into::into).collect(),
                             })
                             .collect(),
+                        rules: manifest.rules,
+                        warnings: manifest.warnings,
                     }
                 }
             }
@@ -270,6 +284,8 @@ macro_rules! wit_conversions {
                                 algorithms: needs.algorithms.into_iter().map(Into::into).collect(),
                             })
                             .collect(),
+                        rules: manifest.rules,
+                        warnings: manifest.warnings,
                     }
                 }
             }

@@ -29,7 +29,7 @@ pub use tollgate_model as model;
 use model::{ConfigError, Decision, KeyRing, Manifest, Request};
 
 /// The WIT version of `tollgate:authorizer` this SDK builds modules for.
-pub const WIT_VERSION: &str = "0.3.0";
+pub const WIT_VERSION: &str = "0.4.0";
 
 /// A policy module: it reads its policy document once, says what the host
 /// must provide, then decides requests.

@@ -513,7 +513,7 @@ fn builds_table(
         .parent()
         .expect("the target tmp dir is in the target dir");
     // Each build runs its own default module, precompiled: the old one was
-    // built for WIT 0.2.0, whose request the 0.3 host no longer takes.
+    // built for WIT 0.2.0, whose request the 0.4 host no longer takes.
     let old = old_bootstrap(target, &old_ref).and_then(|(binary, wasm)| {
         let cwasm = work.join("old.cwasm");
         let wasm = std::fs::read(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?;

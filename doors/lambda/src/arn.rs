@@ -209,10 +209,7 @@ mod tests {
     use super::*;
 
     fn grant(method: &str, path: &str) -> Grant {
-        Grant {
-            method: method.into(),
-            path: path.into(),
-        }
+        Grant::allow(method, path)
     }
 
     const ARN: &str = "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/orders/42";

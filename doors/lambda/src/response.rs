@@ -304,12 +304,10 @@ mod tests {
                 .iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
-            grants: vec![Grant {
-                method: "*".into(),
-                path: "/*".into(),
-            }],
+            grants: vec![Grant::allow("*", "/*")],
             request_dependent: false,
             expires_at: None,
+            rule: None,
         }
     }
 
@@ -371,10 +369,7 @@ mod tests {
     #[test]
     fn grants_are_matched_against_the_route_in_the_arn() {
         let mut a = allow(&[]);
-        a.grants = vec![Grant {
-            method: "GET".into(),
-            path: "/orders/*".into(),
-        }];
+        a.grants = vec![Grant::allow("GET", "/orders/*")];
         let settings = LambdaSettings {
             simple_response: true,
             ..LambdaSettings::default()

@@ -27,12 +27,10 @@ fn happy_path_every_algorithm() {
                 principal: String::from("user-1"),
                 issuer: String::from(ISSUER),
                 context: vec![],
-                grants: vec![Grant {
-                    method: String::from("*"),
-                    path: String::from("/*"),
-                }],
+                grants: vec![Grant::allow("*", "/*")],
                 request_dependent: false,
                 expires_at: Some(NOW + 3600),
+                rule: None,
             },
             "{alg}"
         );

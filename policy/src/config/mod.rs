@@ -236,6 +236,8 @@ impl Policy {
                     }
                 })
                 .collect(),
+            rules: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

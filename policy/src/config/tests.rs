@@ -146,6 +146,8 @@ algorithm = "HS512"
                     algorithms: vec![Algorithm::Hs512],
                 },
             ],
+            rules: vec![],
+            warnings: vec![],
         }
     );
 }

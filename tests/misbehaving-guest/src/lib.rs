@@ -29,6 +29,8 @@ mod component {
         fn configure(_config: String) -> Result<wit::Manifest, wit::ConfigError> {
             Ok(wit::Manifest {
                 issuers: Vec::new(),
+                rules: Vec::new(),
+                warnings: Vec::new(),
             })
         }
 
@@ -53,6 +55,8 @@ mod component {
                     status: wit::DenyStatus::Forbidden,
                     detail: "the misbehaving module behaved".into(),
                     principal: None,
+                    rule: None,
+                    required_scopes: Vec::new(),
                 }),
             }
         }
