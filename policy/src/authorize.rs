@@ -4,23 +4,99 @@
 use serde_json::{Map, Value};
 
 use crate::claims;
-use crate::config::{IssuerPolicy, Policy};
+use crate::config::{IssuerPolicy, Policy, render_context};
 use crate::model::{
-    Algorithm, Decision, Deny, DenyReason, KeyInfo, KeyRing, LookupError, Request, VerificationKey,
-    VerifyError,
+    Algorithm, Allow, Decision, Deny, DenyReason, KeyInfo, KeyRing, LookupError, Request,
+    VerificationKey, VerifyError,
 };
+use crate::routes::RouteVerdict;
+use crate::routes::requirement::Evidence;
 use crate::token::{self, echo};
 
+/// A token that passed every check its issuer asks for: what route rules,
+/// and a custom module's own rules, decide on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedToken {
+    /// The issuer that vouched for it (`iss`).
+    pub issuer: String,
+    /// The caller, from the issuer's principal claims.
+    pub principal: String,
+    /// The verified payload.
+    pub claims: Map<String, Value>,
+    /// `exp`, when present.
+    pub expires_at: Option<i64>,
+    /// The issuer's `context_claims`, as (name, JSON text).
+    pub context: Vec<(String, String)>,
+}
+
 impl Policy {
-    /// Decide one request. Never panics; every refusal is a [`Decision::Deny`].
+    /// Decide one request: [`Policy::verify`] the token, then
+    /// [`Policy::decide`] by the route rules. A public route needs no
+    /// token, but a token that is present must be valid. Never panics;
+    /// every refusal is a [`Decision::Deny`].
     pub fn authorize<K: KeyRing>(&self, request: &Request, keys: &K) -> Decision {
-        match self.decide(request, keys) {
-            Ok(allow) => Decision::Allow(allow),
+        if request.token_sources.is_empty()
+            && let Some(rule) = self.routes().find(&request.method, &request.path)
+            && rule.public
+        {
+            return Decision::Allow(Allow {
+                principal: String::new(),
+                issuer: String::new(),
+                context: Vec::new(),
+                grants: self.routes().anonymous_grants().to_vec(),
+                request_dependent: false,
+                expires_at: None,
+                rule: Some(rule.label.clone()),
+            });
+        }
+        match self.verify(request, keys) {
+            Ok(token) => self.decide(request, &token),
             Err(deny) => Decision::Deny(deny),
         }
     }
 
-    fn decide<K: KeyRing>(&self, request: &Request, keys: &K) -> Result<crate::model::Allow, Deny> {
+    /// The route rules' decision for a verified token: the rule that
+    /// matches the request (or the default), its requirements, and the
+    /// grants of every route this token may call.
+    pub fn decide(&self, request: &Request, token: &VerifiedToken) -> Decision {
+        let routes = self.routes();
+        let rule = routes.find(&request.method, &request.path);
+        let evidence = Evidence::new(&token.claims, &token.issuer);
+        match routes.decide(
+            rule,
+            &request.path,
+            &evidence,
+            &token.principal,
+            &request.method,
+        ) {
+            RouteVerdict::Deny(deny) => Decision::Deny(deny),
+            RouteVerdict::Allow { rule } => {
+                let mut context = token.context.clone();
+                if !self.context().is_empty() {
+                    context.extend(render_context(
+                        self.context(),
+                        &token.claims,
+                        self.limits().max_context_bytes,
+                    ));
+                }
+                Decision::Allow(Allow {
+                    principal: token.principal.clone(),
+                    issuer: token.issuer.clone(),
+                    context,
+                    grants: routes.grants(&evidence),
+                    request_dependent: false,
+                    expires_at: token.expires_at,
+                    rule,
+                })
+            }
+        }
+    }
+
+    /// Verify the request's token: one credential, the compact JWS and its
+    /// header, the issuer, its keys and the signature, then the issuer's
+    /// claim checks (time, audience, client, token use, required claims
+    /// and scopes, principal).
+    pub fn verify<K: KeyRing>(&self, request: &Request, keys: &K) -> Result<VerifiedToken, Deny> {
         let token = token::extract_token(&request.token_sources)?;
         let compact = token::parse_compact(token, self.limits())?;
         let alg = compact.header.alg;
@@ -68,7 +144,14 @@ impl Policy {
             Some(claims) => claims,
             None => decode_claims(&compact.payload)?,
         };
-        claims::check(issuer, &claims, request.now)
+        let allow = claims::check(issuer, &claims, request.now)?;
+        Ok(VerifiedToken {
+            issuer: allow.issuer,
+            principal: allow.principal,
+            claims,
+            expires_at: allow.expires_at,
+            context: allow.context,
+        })
     }
 }
 

@@ -14,7 +14,9 @@
 //!   header (algorithm pinning, `typ`, untrusted header fields);
 //! - `authorize`: the pipeline, issuer and key selection, the signature;
 //! - `claims`: time claims, issuer, audience, client, token use, scopes,
-//!   principal and context.
+//!   principal and context;
+//! - [`routes`]: the `[[route]]` rules (a segment trie, most specific rule
+//!   wins), their requirements, and the grants of an allow.
 
 pub mod config;
 /// The types shared with the host (re-exported from `tollgate-model`).
@@ -22,9 +24,11 @@ pub use tollgate_model as model;
 
 mod authorize;
 mod claims;
+pub mod routes;
 mod token;
 
 #[cfg(test)]
 mod test_support;
 
+pub use authorize::VerifiedToken;
 pub use config::{IssuerPolicy, Policy, SecretPolicy, TokenLimits, TokenUse};

@@ -76,6 +76,8 @@ pub(super) fn syntax_error_path(text: &str, offset: usize) -> String {
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
     let mut issuers = 0usize;
     let mut secrets = 0usize;
+    let mut routes = 0usize;
+    let mut contexts = 0usize;
     let mut path = String::from("document");
     for line in before.lines() {
         let header: String = line
@@ -96,6 +98,15 @@ pub(super) fn syntax_error_path(text: &str, offset: usize) -> String {
                 path = format!("issuer[{}].secrets[{}]", issuers - 1, secrets - 1);
             }
             "[limits]" => path = String::from("limits"),
+            "[routes]" => path = String::from("routes"),
+            "[[route]]" => {
+                routes += 1;
+                path = format!("route[{}]", routes - 1);
+            }
+            "[[context]]" => {
+                contexts += 1;
+                path = format!("context[{}]", contexts - 1);
+            }
             h if h.starts_with('[') => path = String::from("document"),
             _ => {}
         }

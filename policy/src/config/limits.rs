@@ -12,6 +12,8 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 2 * 1024;
 /// Largest accepted `limits.max_token_bytes`: 1 MiB.
 pub const MAX_MAX_TOKEN_BYTES: usize = 1024 * 1024;
+/// Largest accepted `limits.max_context_bytes`: 64 KiB.
+pub const MAX_MAX_CONTEXT_BYTES: usize = 64 * 1024;
 /// Largest accepted `limits.max_header_bytes`: 64 KiB.
 pub const MAX_MAX_HEADER_BYTES: usize = 64 * 1024;
 
@@ -20,6 +22,7 @@ pub const MAX_MAX_HEADER_BYTES: usize = 64 * 1024;
 struct RawLimits {
     max_token_bytes: Option<i64>,
     max_header_bytes: Option<i64>,
+    max_context_bytes: Option<i64>,
 }
 
 pub(super) fn parse_limits(table: &toml::Table) -> Result<TokenLimits, ConfigError> {
@@ -37,6 +40,12 @@ pub(super) fn parse_limits(table: &toml::Table) -> Result<TokenLimits, ConfigErr
             "limits.max_header_bytes",
             defaults.max_header_bytes,
             MAX_MAX_HEADER_BYTES,
+        )?,
+        max_context_bytes: size_in_range(
+            raw.max_context_bytes,
+            "limits.max_context_bytes",
+            defaults.max_context_bytes,
+            MAX_MAX_CONTEXT_BYTES,
         )?,
     })
 }

@@ -8,30 +8,38 @@
 //! [`secret`] (`[[issuer.secrets]]`), [`key_url`] (the URLs keys may come
 //! from), and `document` (TOML errors pinned to their field).
 
+mod context;
 mod document;
 mod issuer;
 pub mod key_url;
 mod limits;
+mod routes;
 mod secret;
 #[cfg(test)]
 mod tests;
 
 use crate::model::{Algorithm, ConfigError, IssuerNeeds, KeySource, Manifest, SecretSource};
+use crate::routes::Routes;
 use document::{as_table, err, line_column, syntax_error_path};
 use issuer::parse_issuer;
 use limits::parse_limits;
 
+pub use context::{ArrayForm, ContextEntry, DEFAULT_MAX_CONTEXT_BYTES, render as render_context};
 pub use issuer::{DEFAULT_LEEWAY_SECONDS, MAX_LEEWAY_SECONDS};
 pub use key_url::check_key_url;
 pub use limits::{
     DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_TOKEN_BYTES, MAX_MAX_HEADER_BYTES, MAX_MAX_TOKEN_BYTES,
 };
+pub use routes::DEFAULT_GROUPS_CLAIM;
 
 /// A validated policy: what the module trusts and checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     limits: TokenLimits,
     issuers: Vec<IssuerPolicy>,
+    routes: Routes,
+    context: Vec<ContextEntry>,
+    module: Option<toml::Table>,
 }
 
 /// Size limits applied before any decoding work.
@@ -41,6 +49,8 @@ pub struct TokenLimits {
     pub max_token_bytes: usize,
     /// Largest accepted decoded header (JSON), in bytes.
     pub max_header_bytes: usize,
+    /// Most bytes of names and values the `[[context]]` mappings forward.
+    pub max_context_bytes: usize,
 }
 
 impl Default for TokenLimits {
@@ -48,6 +58,7 @@ impl Default for TokenLimits {
         TokenLimits {
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_context_bytes: DEFAULT_MAX_CONTEXT_BYTES,
         }
     }
 }
@@ -141,11 +152,15 @@ impl Policy {
             )
         })?;
 
+        const SECTIONS: [&str; 6] = ["limits", "issuer", "routes", "route", "context", "module"];
         for key in document.keys() {
-            if key != "limits" && key != "issuer" {
+            if !SECTIONS.contains(&key.as_str()) {
                 return Err(err(
                     key.as_str(),
-                    format!("unknown field `{key}`; expected `limits` or `issuer`"),
+                    format!(
+                        "unknown field `{key}`; expected one of {}",
+                        SECTIONS.join(", ")
+                    ),
                 ));
             }
         }
@@ -201,7 +216,30 @@ impl Policy {
             issuers.push(issuer);
         }
 
-        Ok(Policy { limits, issuers })
+        let routes = routes::parse_routes(document.get("routes"), document.get("route"))?;
+        let context = match document.get("context") {
+            None => Vec::new(),
+            Some(value) => context::parse_context(value)?,
+        };
+        let module = match document.get("module") {
+            None => None,
+            Some(value) => Some(
+                as_table(
+                    value,
+                    "module",
+                    "write a custom module's settings as a `[module]` section",
+                )?
+                .clone(),
+            ),
+        };
+
+        Ok(Policy {
+            limits,
+            issuers,
+            routes,
+            context,
+            module,
+        })
     }
 
     /// What the host must provide: per issuer, its key sources and algorithms.
@@ -236,9 +274,30 @@ impl Policy {
                     }
                 })
                 .collect(),
-            rules: Vec::new(),
+            rules: self
+                .routes
+                .rules()
+                .iter()
+                .map(|rule| rule.label.clone())
+                .collect(),
             warnings: Vec::new(),
         }
+    }
+
+    /// The compiled route rules.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    /// The `[[context]]` mappings.
+    pub fn context(&self) -> &[ContextEntry] {
+        &self.context
+    }
+
+    /// The `[module]` section: settings for a custom module, which the
+    /// default module ignores.
+    pub fn module_settings(&self) -> Option<&toml::Table> {
+        self.module.as_ref()
     }
 
     /// The size limits.

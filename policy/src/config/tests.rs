@@ -195,8 +195,12 @@ fn unknown_fields_name_their_path() {
         &format!("[limits]\nmax_bytes = 1\n{MINIMAL}"),
         "limits.max_bytes",
     );
-    let e = error_at(&format!("routes = []\n{MINIMAL}"), "routes");
-    assert!(e.message.contains("issuer"), "{}", e.message);
+    let e = error_at(&format!("rules = []\n{MINIMAL}"), "rules");
+    assert!(
+        e.message.contains("issuer") && e.message.contains("route"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]

@@ -1,0 +1,326 @@
+//! What a route rule asks of a verified token: scopes, groups, claim
+//! matchers, issuer and audience, composed with `requires_any` /
+//! `requires_all`.
+
+use serde_json::{Map, Value};
+
+use crate::token::echo;
+
+/// A claim's place in the payload: `email`, `realm_access.roles`
+/// (nested objects), or a name containing dots written as one segment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClaimPath(Vec<String>);
+
+impl ClaimPath {
+    /// A path of object keys.
+    pub fn new(segments: Vec<String>) -> Self {
+        ClaimPath(segments)
+    }
+
+    /// The claim's value, when every step is an object holding the next key.
+    pub fn get<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
+        let (first, rest) = self.0.split_first()?;
+        let mut value = claims.get(first)?;
+        for key in rest {
+            value = value.as_object()?.get(key)?;
+        }
+        Some(value)
+    }
+}
+
+impl std::fmt::Display for ClaimPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("."))
+    }
+}
+
+/// How a claim matcher compares.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClaimTest {
+    /// The claim equals this JSON value.
+    Equals(ValueKey),
+    /// The claim equals one of these.
+    OneOf(Vec<ValueKey>),
+    /// The claim (an array, or one value) holds this value.
+    Contains(ValueKey),
+    /// The claim is a string starting with this.
+    Prefix(String),
+    /// The claim is present and not null (`true`), or absent or null (`false`).
+    Exists(bool),
+}
+
+/// A JSON value compared by its canonical text (hashable, so equal
+/// requirements are evaluated once per decision).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ValueKey(pub String);
+
+impl ValueKey {
+    /// The key of a JSON value.
+    pub fn of(value: &Value) -> Self {
+        ValueKey(value.to_string())
+    }
+
+    fn is(&self, value: &Value) -> bool {
+        // Scalars only (the parser allows nothing else): compare text.
+        match value {
+            Value::Array(_) | Value::Object(_) => false,
+            other => *other.to_string() == self.0,
+        }
+    }
+}
+
+/// One condition, or a composition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Requirement {
+    /// Every one holds (an empty list always holds).
+    All(Vec<Requirement>),
+    /// At least one holds.
+    Any(Vec<Requirement>),
+    /// The token grants every scope (`scope` or `scp`).
+    Scopes(Vec<String>),
+    /// The token grants at least one scope.
+    AnyScope(Vec<String>),
+    /// The groups claim holds every group.
+    Groups(ClaimPath, Vec<String>),
+    /// The groups claim holds at least one group.
+    AnyGroup(ClaimPath, Vec<String>),
+    /// A claim matcher.
+    Claim(ClaimPath, ClaimTest),
+    /// `iss` is one of these.
+    Issuer(Vec<String>),
+    /// `aud` holds one of these.
+    Audience(Vec<String>),
+}
+
+/// Why a requirement did not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmet {
+    /// Human-readable, never a whole token.
+    pub detail: String,
+    /// When only scopes were missing: scopes that would have satisfied it.
+    pub scopes: Option<Vec<String>>,
+}
+
+impl Unmet {
+    fn other(detail: String) -> Self {
+        Unmet {
+            detail,
+            scopes: None,
+        }
+    }
+}
+
+/// The token's claims, with its scopes read once.
+pub struct Evidence<'a> {
+    claims: &'a Map<String, Value>,
+    issuer: &'a str,
+    scopes: Result<Vec<&'a str>, String>,
+}
+
+impl<'a> Evidence<'a> {
+    /// Read the scopes of `claims` (`scope`, a space-separated string, else
+    /// `scp`, a string or an array of strings).
+    pub fn new(claims: &'a Map<String, Value>, issuer: &'a str) -> Self {
+        let scopes = match (claims.get("scope"), claims.get("scp")) {
+            (Some(Value::String(s)), _) => Ok(s.split(' ').filter(|s| !s.is_empty()).collect()),
+            (Some(_), _) => Err(String::from(
+                "claim `scope` is not a space-separated string",
+            )),
+            (None, Some(Value::String(s))) => Ok(s.split(' ').filter(|s| !s.is_empty()).collect()),
+            (None, Some(Value::Array(items))) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| String::from("claim `scp` is not an array of strings"))
+                })
+                .collect(),
+            (None, Some(_)) => Err(String::from(
+                "claim `scp` is not a string or an array of strings",
+            )),
+            (None, None) => Ok(Vec::new()),
+        };
+        Evidence {
+            claims,
+            issuer,
+            scopes,
+        }
+    }
+
+    /// The verified claims.
+    pub fn claims(&self) -> &'a Map<String, Value> {
+        self.claims
+    }
+
+    fn groups(&self, path: &ClaimPath) -> Result<Vec<&'a str>, String> {
+        match path.get(self.claims) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(vec![s.as_str()]),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| format!("claim `{path}` is not an array of strings"))
+                })
+                .collect(),
+            Some(_) => Err(format!(
+                "claim `{path}` is not a string or an array of strings"
+            )),
+        }
+    }
+}
+
+impl Requirement {
+    /// Whether it holds, and if not, why.
+    pub fn check(&self, evidence: &Evidence<'_>) -> Result<(), Unmet> {
+        match self {
+            Requirement::All(items) => items.iter().try_for_each(|r| r.check(evidence)),
+            Requirement::Any(items) => {
+                let mut unmet = Vec::new();
+                for item in items {
+                    match item.check(evidence) {
+                        Ok(()) => return Ok(()),
+                        Err(why) => unmet.push(why),
+                    }
+                }
+                let scopes = unmet
+                    .iter()
+                    .map(|u| u.scopes.clone())
+                    .collect::<Option<Vec<_>>>()
+                    .map(|lists| lists.concat());
+                let details: Vec<String> = unmet.into_iter().map(|u| u.detail).collect();
+                Err(Unmet {
+                    detail: format!("none of: {}", details.join("; ")),
+                    scopes,
+                })
+            }
+            Requirement::Scopes(wanted) => {
+                let granted = evidence
+                    .scopes
+                    .as_ref()
+                    .map_err(|e| Unmet::other(e.clone()))?;
+                let lacking: Vec<String> = wanted
+                    .iter()
+                    .filter(|w| !granted.contains(&w.as_str()))
+                    .cloned()
+                    .collect();
+                if lacking.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Unmet {
+                        detail: format!("missing scope(s): {}", lacking.join(" ")),
+                        scopes: Some(wanted.clone()),
+                    })
+                }
+            }
+            Requirement::AnyScope(wanted) => {
+                let granted = evidence
+                    .scopes
+                    .as_ref()
+                    .map_err(|e| Unmet::other(e.clone()))?;
+                if wanted.iter().any(|w| granted.contains(&w.as_str())) {
+                    Ok(())
+                } else {
+                    Err(Unmet {
+                        detail: format!("needs one of the scopes: {}", wanted.join(" ")),
+                        scopes: Some(wanted.clone()),
+                    })
+                }
+            }
+            Requirement::Groups(path, wanted) => {
+                let groups = evidence.groups(path).map_err(Unmet::other)?;
+                let lacking: Vec<&str> = wanted
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|w| !groups.contains(w))
+                    .collect();
+                if lacking.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Unmet::other(format!(
+                        "not in group(s) {} (claim `{path}`)",
+                        lacking.join(", ")
+                    )))
+                }
+            }
+            Requirement::AnyGroup(path, wanted) => {
+                let groups = evidence.groups(path).map_err(Unmet::other)?;
+                if wanted.iter().any(|w| groups.contains(&w.as_str())) {
+                    Ok(())
+                } else {
+                    Err(Unmet::other(format!(
+                        "in none of the groups {} (claim `{path}`)",
+                        wanted.join(", ")
+                    )))
+                }
+            }
+            Requirement::Claim(path, test) => check_claim(path, test, evidence.claims),
+            Requirement::Issuer(issuers) => {
+                if issuers.iter().any(|i| i == evidence.issuer) {
+                    Ok(())
+                } else {
+                    Err(Unmet::other(format!(
+                        "issuer {} is not one this route accepts",
+                        echo(evidence.issuer)
+                    )))
+                }
+            }
+            Requirement::Audience(audiences) => {
+                let held: Vec<&str> = match evidence.claims.get("aud") {
+                    Some(Value::String(a)) => vec![a.as_str()],
+                    Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+                    _ => Vec::new(),
+                };
+                if held.iter().any(|a| audiences.iter().any(|w| w == a)) {
+                    Ok(())
+                } else {
+                    Err(Unmet::other(String::from(
+                        "no `aud` value is one this route accepts",
+                    )))
+                }
+            }
+        }
+    }
+
+    /// True when this is the empty conjunction (no requirement at all).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Requirement::All(items) if items.is_empty())
+    }
+}
+
+fn check_claim(
+    path: &ClaimPath,
+    test: &ClaimTest,
+    claims: &Map<String, Value>,
+) -> Result<(), Unmet> {
+    let value = path.get(claims).filter(|v| !v.is_null());
+    let holds = match (test, value) {
+        (ClaimTest::Exists(want), value) => value.is_some() == *want,
+        (_, None) => false,
+        (ClaimTest::Equals(expected), Some(v)) => expected.is(v),
+        (ClaimTest::OneOf(options), Some(v)) => options.iter().any(|o| o.is(v)),
+        (ClaimTest::Contains(expected), Some(Value::Array(items))) => {
+            items.iter().any(|item| expected.is(item))
+        }
+        (ClaimTest::Contains(expected), Some(v)) => expected.is(v),
+        (ClaimTest::Prefix(prefix), Some(Value::String(s))) => s.starts_with(prefix.as_str()),
+        (ClaimTest::Prefix(_), Some(_)) => false,
+    };
+    if holds {
+        return Ok(());
+    }
+    let what = match test {
+        ClaimTest::Equals(v) => format!("equal {}", v.0),
+        ClaimTest::OneOf(vs) => format!(
+            "be one of {}",
+            vs.iter()
+                .map(|v| v.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        ClaimTest::Contains(v) => format!("contain {}", v.0),
+        ClaimTest::Prefix(p) => format!("start with {}", echo(p)),
+        ClaimTest::Exists(true) => String::from("be present"),
+        ClaimTest::Exists(false) => String::from("be absent"),
+    };
+    Err(Unmet::other(format!("claim `{path}` must {what}")))
+}
