@@ -262,7 +262,10 @@ mod tests {
             principal: "alice".into(),
             issuer: "https://issuer.example".into(),
             context: vec![("email".into(), "1".into())],
-            grants: vec![Grant::deny("GET", "/orders/admin"), Grant::allow("GET", "/orders/*")],
+            grants: vec![
+                Grant::deny("GET", "/orders/admin"),
+                Grant::allow("GET", "/orders/*"),
+            ],
             request_dependent: false,
             expires_at: Some(9),
             rule: Some("route[0]".into()),

@@ -246,7 +246,10 @@ mod tests {
         assert!(route_granted(&grants, "GET", "/orders/1"));
         assert!(!route_granted(&grants, "GET", "/orders/admin"));
         assert!(route_granted(&grants, "GET", "/orders/admin/x"));
-        assert!(!route_granted(&grants, "POST", "/orders/1"), "no grant matches");
+        assert!(
+            !route_granted(&grants, "POST", "/orders/1"),
+            "no grant matches"
+        );
         assert!(route_granted(&grants, "DELETE", "/public/a"));
         assert!(!route_granted(&[], "GET", "/"));
     }
@@ -256,8 +259,16 @@ mod tests {
         let ordered = ["/orders/admin", "/orders/{id}", "/orders/*", "/*"];
         for (i, a) in ordered.iter().enumerate() {
             for b in ordered.iter().skip(i + 1) {
-                assert_eq!(pattern(a).specificity(&pattern(b)), Ordering::Less, "{a} {b}");
-                assert_eq!(pattern(b).specificity(&pattern(a)), Ordering::Greater, "{b} {a}");
+                assert_eq!(
+                    pattern(a).specificity(&pattern(b)),
+                    Ordering::Less,
+                    "{a} {b}"
+                );
+                assert_eq!(
+                    pattern(b).specificity(&pattern(a)),
+                    Ordering::Greater,
+                    "{b} {a}"
+                );
             }
         }
         assert_eq!(
@@ -265,7 +276,10 @@ mod tests {
             Ordering::Less,
             "same rank, shorter first"
         );
-        assert_eq!(pattern("/t/{a}/x").specificity(&pattern("/t/{b}/x")), Ordering::Equal);
+        assert_eq!(
+            pattern("/t/{a}/x").specificity(&pattern("/t/{b}/x")),
+            Ordering::Equal
+        );
     }
 
     #[test]
@@ -285,7 +299,10 @@ mod tests {
                 }
                 if pa.covers(&pb) {
                     for p in paths {
-                        assert!(!pb.matches(p) || pa.matches(p), "{a} covers {b} but not {p}");
+                        assert!(
+                            !pb.matches(p) || pa.matches(p),
+                            "{a} covers {b} but not {p}"
+                        );
                     }
                 }
             }
