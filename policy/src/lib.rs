@@ -19,8 +19,13 @@
 //!   wins), their requirements, and the grants of an allow.
 
 pub mod config;
+/// The JSON crate verified claims are held in.
+pub use serde_json;
 /// The types shared with the host (re-exported from `tollgate-model`).
 pub use tollgate_model as model;
+/// The TOML crate the policy document is read with (`[module]` settings
+/// reach custom modules as a [`toml::Table`]).
+pub use toml;
 
 mod authorize;
 mod claims;

@@ -16,15 +16,26 @@
 //! tollgate_sdk::export!(MyModule);
 //! ```
 //!
+//! Most modules only add rules: implement [`Rules`] and export
+//! [`WithCore`]`<YourRules>`, which keeps tollgate's whole verification
+//! core (credential, header, keys, signature, claims, route rules) and asks
+//! your rules last (see `docs/custom-modules.md` and `examples/`).
+//!
 //! Build it with `cargo build --target wasm32-wasip2` (a `cdylib`); the host
 //! runs it like the default module (`guest/`, which is written exactly so).
 //! Natively, the crate offers the trait and the model, so a module's logic
 //! is unit-tested without wasm.
 
 mod convert;
+mod rules;
 
+pub use rules::{Rules, WithCore};
 /// The request, decision, key and manifest types (`tollgate-model`).
 pub use tollgate_model as model;
+/// Tollgate's verification core and default rules (`tollgate-policy`):
+/// [`policy::Policy`], [`policy::VerifiedToken`], and the TOML and JSON
+/// crates it reads with.
+pub use tollgate_policy as policy;
 
 use model::{ConfigError, Decision, KeyRing, Manifest, Request};
 

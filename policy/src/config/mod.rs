@@ -280,7 +280,7 @@ impl Policy {
                 .iter()
                 .map(|rule| rule.label.clone())
                 .collect(),
-            warnings: Vec::new(),
+            warnings: self.routes.warnings().to_vec(),
         }
     }
 

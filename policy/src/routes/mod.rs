@@ -123,7 +123,11 @@ pub struct Routes {
     trie: Node,
     default: DefaultAccess,
     anonymous_grants: Vec<Grant>,
+    warnings: Vec<String>,
 }
+
+/// Most configure-time warnings listed one by one.
+const MAX_WARNINGS: usize = 20;
 
 /// How a rule decided a request for a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +154,7 @@ impl Routes {
             trie: Node::default(),
             default: DefaultAccess::Authenticated,
             anonymous_grants: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -214,10 +219,76 @@ impl Routes {
             trie,
             default,
             anonymous_grants: Vec::new(),
+            warnings: Vec::new(),
         };
         let public: Vec<bool> = routes.rules.iter().map(|r| r.public).collect();
         routes.anonymous_grants = routes.grants_for(&public, None, DefaultAccess::Deny);
+        routes.warnings = routes.cache_warnings();
         Ok(routes)
+    }
+
+    /// What the operator should know at load: rule shapes whose grants an
+    /// API Gateway authorizer cache (IAM policies, where an explicit Deny
+    /// always wins and `*` also matches `/`) cannot hold exactly for every
+    /// token. The grants themselves stay exact; the Lambda door answers
+    /// such a token for the requested route only.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn cache_warnings(&self) -> Vec<String> {
+        const ADVICE: &str = "API Gateway cannot cache that token's answer for every route (an IAM Deny always wins), so the Lambda door allows only the requested route for it: set the authorizer's result TTL to 0, or put the route in its identity sources";
+        let mut warnings = Vec::new();
+        let can_refuse = |index: usize| {
+            self.rules
+                .get(index)
+                .is_some_and(|r| !r.public && (!r.requirement.is_empty() || !r.binds.is_empty()))
+        };
+        for (index, rule) in self.rules.iter().enumerate() {
+            let own = self.requirement_of.get(index);
+            let Some(later) = self.later_overlaps.get(index) else {
+                continue;
+            };
+            // An exception inside an exception: inner allowed, middle refused, outer allowed.
+            for &middle in later {
+                let differs = self.requirement_of.get(middle) != own || rule.public;
+                let outer = self.default == DefaultAccess::Authenticated
+                    || self
+                        .later_overlaps
+                        .get(middle)
+                        .is_some_and(|l| !l.is_empty());
+                if differs && can_refuse(middle) && outer {
+                    if let Some(m) = self.rules.get(middle) {
+                        warnings.push(format!(
+                            "{} lies inside {}, which lies inside a broader allow: for a token that may call the first but not the second, {ADVICE}",
+                            rule.describe(),
+                            m.describe()
+                        ));
+                    }
+                    break;
+                }
+            }
+            // A one-segment wildcard with deeper routes under the same prefix.
+            if rule.pattern.segments().contains(&Segment::One)
+                && let Some(deeper) = PathPattern::parse(&format!("{}/*", rule.path))
+                && let Some(other) = self.rules.iter().enumerate().find_map(|(i, o)| {
+                    (i != index && methods_meet(rule, o) && deeper.overlaps(&o.pattern))
+                        .then_some(o)
+                })
+            {
+                warnings.push(format!(
+                    "{} has a one-segment wildcard and {} covers deeper paths under it; in IAM `*` also matches `/`, so the wildcard cannot be written exactly next to it: for a token that may call one but not the other, {ADVICE}",
+                    rule.describe(),
+                    other.describe()
+                ));
+            }
+        }
+        if warnings.len() > MAX_WARNINGS {
+            let more = warnings.len() - MAX_WARNINGS;
+            warnings.truncate(MAX_WARNINGS);
+            warnings.push(format!("… and {more} more such warnings"));
+        }
+        warnings
     }
 
     /// The rules, in document order.

@@ -784,3 +784,32 @@ path = "/a/b/c"
     assert!(routes.rank("literal-then-rest") < routes.rank("one-then-literal"));
     assert!(routes.rank("one-then-literal") < routes.rank("rest"));
 }
+
+#[test]
+fn configure_warns_about_grants_an_iam_cache_cannot_hold() {
+    // Plain, disjoint or simply nested rules: no warning.
+    assert!(with_routes(ORDERS).manifest().warnings.is_empty());
+    let w = with_routes(TENANTS).manifest().warnings;
+    assert!(w.is_empty(), "{w:?}");
+    // admin inside orders.read inside the default allow.
+    let nested = with_routes(&format!("[routes]\ndefault = \"authenticated\"\n{ORDERS}"));
+    let warnings = nested.manifest().warnings;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .contains("admin (`GET /orders/admin`) lies inside all orders (`GET /orders/*`)")
+            && warnings[0].contains("TTL to 0"),
+        "{warnings:?}"
+    );
+    // {id} next to {id}/items.
+    let deeper = with_routes(
+        "[[route]]\npath = \"/orders/{id}\"\nscopes = [\"a\"]\n[[route]]\npath = \"/orders/{id}/items\"\nscopes = [\"b\"]",
+    );
+    let warnings = deeper.manifest().warnings;
+    assert!(
+        warnings.len() == 1
+            && warnings[0]
+                .contains("route[0] (`* /orders/{id}`) has a one-segment wildcard and route[1]"),
+        "{warnings:?}"
+    );
+}
