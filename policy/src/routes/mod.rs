@@ -117,6 +117,16 @@ pub struct Routes {
     rank: Vec<usize>,
     /// Per rule: the rules after it in `order` that share a request with it.
     later_overlaps: Vec<Vec<usize>>,
+    /// Per rule: the rules before it in `order` that share a request with it.
+    earlier_overlaps: Vec<Vec<usize>>,
+    /// Requirement ids by a scope they need (see [`Requirement::necessary_scopes`]).
+    scope_index: FixedMap<String, Vec<usize>>,
+    /// Requirement ids that may hold without any scope.
+    unindexed: Vec<usize>,
+    /// Per requirement id: the (non-public) rules that have it.
+    rules_of: Vec<Vec<usize>>,
+    /// The public rules.
+    public_rules: Vec<usize>,
     /// Distinct requirements, and each rule's index into them.
     requirements: Vec<Requirement>,
     requirement_of: Vec<usize>,
@@ -149,6 +159,11 @@ impl Routes {
             order: Vec::new(),
             rank: Vec::new(),
             later_overlaps: Vec::new(),
+            earlier_overlaps: Vec::new(),
+            scope_index: FixedMap::default(),
+            unindexed: Vec::new(),
+            rules_of: Vec::new(),
+            public_rules: Vec::new(),
             requirements: Vec::new(),
             requirement_of: Vec::new(),
             trie: Node::default(),
@@ -198,6 +213,14 @@ impl Routes {
                 slot.extend(overlapping);
             }
         }
+        let mut earlier_overlaps = vec![Vec::new(); rules.len()];
+        for (index, later) in later_overlaps.iter().enumerate() {
+            for &l in later {
+                if let Some(slot) = earlier_overlaps.get_mut(l) {
+                    slot.push(index);
+                }
+            }
+        }
         let mut requirements: Vec<Requirement> = Vec::new();
         let mut requirement_of = Vec::with_capacity(rules.len());
         let mut seen: FixedMap<Requirement, usize> = FixedMap::default();
@@ -209,11 +232,37 @@ impl Routes {
             }
             requirement_of.push(id);
         }
+        let mut rules_of = vec![Vec::new(); requirements.len()];
+        let mut public_rules = Vec::new();
+        for (index, (rule, &id)) in rules.iter().zip(&requirement_of).enumerate() {
+            if rule.public {
+                public_rules.push(index);
+            } else if let Some(slot) = rules_of.get_mut(id) {
+                slot.push(index);
+            }
+        }
+        let mut scope_index: FixedMap<String, Vec<usize>> = FixedMap::default();
+        let mut unindexed = Vec::new();
+        for (id, requirement) in requirements.iter().enumerate() {
+            match requirement.necessary_scopes() {
+                Some(scopes) => {
+                    for scope in scopes {
+                        scope_index.entry(scope).or_default().push(id);
+                    }
+                }
+                None => unindexed.push(id),
+            }
+        }
         let mut routes = Routes {
             rules,
             order,
             rank,
             later_overlaps,
+            earlier_overlaps,
+            scope_index,
+            unindexed,
+            rules_of,
+            public_rules,
             requirements,
             requirement_of,
             trie,
@@ -386,44 +435,109 @@ impl Routes {
     }
 
     /// Every route a verified token may call, independent of the route
-    /// asked (see the module docs).
+    /// asked (see the module docs). Only the requirements the token's
+    /// scopes can satisfy are evaluated, and only the rules it satisfies
+    /// and the denies they need are visited: the cost follows the grants,
+    /// not the number of rules (except with `default = "authenticated"`,
+    /// where every refused rule is a deny grant).
     pub fn grants(&self, evidence: &Evidence<'_>) -> Vec<Grant> {
         if self.rules.is_empty() {
             return vec![Grant::allow("*", "/*")];
         }
-        let mut memo: Vec<Option<bool>> = vec![None; self.requirements.len()];
-        let allowed: Vec<bool> = self
-            .rules
+        let claims = evidence.claims();
+        let mut allowed = vec![false; self.rules.len()];
+        let mut evaluated = vec![false; self.requirements.len()];
+        let mut allowed_rules: Vec<usize> = Vec::new();
+        for &index in &self.public_rules {
+            if let Some(slot) = allowed.get_mut(index) {
+                *slot = true;
+                allowed_rules.push(index);
+            }
+        }
+        let by_scope = evidence
+            .scopes()
             .iter()
-            .enumerate()
-            .map(|(index, rule)| {
-                if rule.public {
-                    return true;
+            .filter_map(|scope| self.scope_index.get(*scope))
+            .flatten();
+        for &id in self.unindexed.iter().chain(by_scope) {
+            match evaluated.get_mut(id) {
+                Some(done) if !*done => *done = true,
+                _ => continue,
+            }
+            if !self.requirements.get(id).is_some_and(|r| r.holds(evidence)) {
+                continue;
+            }
+            for &index in self.rules_of.get(id).into_iter().flatten() {
+                let binds_hold = self.rules.get(index).is_some_and(|rule| {
+                    rule.binds.iter().all(|b| bound_value(b, claims).is_some())
+                });
+                if binds_hold && let Some(slot) = allowed.get_mut(index) {
+                    *slot = true;
+                    allowed_rules.push(index);
                 }
-                let id = self.requirement_of.get(index).copied().unwrap_or_default();
-                let holds = match memo.get(id).copied().flatten() {
-                    Some(holds) => holds,
-                    None => {
-                        let holds = self
-                            .requirements
-                            .get(id)
-                            .is_some_and(|r| r.check(evidence).is_ok());
-                        if let Some(slot) = memo.get_mut(id) {
-                            *slot = Some(holds);
-                        }
-                        holds
-                    }
-                };
-                holds
-                    && rule
-                        .binds
-                        .iter()
-                        .all(|b| bound_value(b, evidence.claims()).is_some())
-            })
-            .collect();
-        self.grants_for(&allowed, Some(evidence.claims()), self.default)
+            }
+        }
+        if self.default == DefaultAccess::Authenticated {
+            return self.grants_for(&allowed, Some(claims), self.default);
+        }
+        // A deny is needed only before a later allow it overlaps.
+        let mut needed = vec![false; self.rules.len()];
+        let mut visit = allowed_rules.clone();
+        for &later in &allowed_rules {
+            for &earlier in self.earlier_overlaps.get(later).into_iter().flatten() {
+                if let Some(flag) = needed.get_mut(earlier)
+                    && !*flag
+                {
+                    *flag = true;
+                    visit.push(earlier);
+                }
+            }
+        }
+        visit.sort_by_key(|&i| self.rank.get(i).copied().unwrap_or(usize::MAX));
+        visit.dedup();
+        let mut grants = Vec::new();
+        for index in visit {
+            let is_allowed = allowed.get(index).copied().unwrap_or(false);
+            let is_needed = needed.get(index).copied().unwrap_or(false);
+            self.emit(index, is_allowed, is_needed, Some(claims), &mut grants);
+        }
+        grants
     }
 
+    /// The grants of one rule: its allow (concrete for bound captures) when
+    /// the token satisfies it, and its deny when a later allow needs it.
+    fn emit(
+        &self,
+        index: usize,
+        is_allowed: bool,
+        needed: bool,
+        claims: Option<&Map<String, Value>>,
+        grants: &mut Vec<Grant>,
+    ) {
+        let Some(rule) = self.rules.get(index) else {
+            return;
+        };
+        let bound = !rule.binds.is_empty() && !rule.public;
+        if is_allowed && !bound {
+            for method in rule.grant_methods() {
+                grants.push(Grant::allow(method, rule.path.as_str()));
+            }
+            return;
+        }
+        if is_allowed && let Some(concrete) = claims.and_then(|c| concrete_path(rule, c)) {
+            for method in rule.grant_methods() {
+                grants.push(Grant::allow(method, concrete.as_str()));
+            }
+        }
+        if needed {
+            for method in rule.grant_methods() {
+                grants.push(Grant::deny(method, rule.path.as_str()));
+            }
+        }
+    }
+
+    /// Every rule in specificity order (the anonymous grants, and
+    /// `default = "authenticated"`, where every refused rule is a deny).
     fn grants_for(
         &self,
         allowed: &[bool],
@@ -432,33 +546,13 @@ impl Routes {
     ) -> Vec<Grant> {
         let mut grants = Vec::new();
         for &index in &self.order {
-            let Some(rule) = self.rules.get(index) else {
-                continue;
-            };
             let is_allowed = allowed.get(index).copied().unwrap_or(false);
-            let bound = !rule.binds.is_empty() && !rule.public;
-            if is_allowed && !bound {
-                for method in rule.grant_methods() {
-                    grants.push(Grant::allow(method, rule.path.as_str()));
-                }
-                continue;
-            }
-            if is_allowed && let Some(concrete) = claims.and_then(|c| concrete_path(rule, c)) {
-                for method in rule.grant_methods() {
-                    grants.push(Grant::allow(method, concrete.as_str()));
-                }
-            }
-            // A deny matters only when a later allow would let its routes through.
             let needed = default == DefaultAccess::Authenticated
                 || self
                     .later_overlaps
                     .get(index)
                     .is_some_and(|later| later.iter().any(|&l| allowed.get(l) == Some(&true)));
-            if needed {
-                for method in rule.grant_methods() {
-                    grants.push(Grant::deny(method, rule.path.as_str()));
-                }
-            }
+            self.emit(index, is_allowed, needed, claims, &mut grants);
         }
         if default == DefaultAccess::Authenticated {
             grants.push(Grant::allow("*", "/*"));

@@ -146,6 +146,11 @@ impl<'a> Evidence<'a> {
         }
     }
 
+    /// The scopes the token grants (none when its scope claim is malformed).
+    pub fn scopes(&self) -> &[&'a str] {
+        self.scopes.as_deref().unwrap_or_default()
+    }
+
     /// The verified claims.
     pub fn claims(&self) -> &'a Map<String, Value> {
         self.claims
@@ -278,6 +283,47 @@ impl Requirement {
                     )))
                 }
             }
+        }
+    }
+
+    /// Whether it holds: [`Requirement::check`] without building the
+    /// explanation (the grants ask this of every rule).
+    pub fn holds(&self, evidence: &Evidence<'_>) -> bool {
+        match self {
+            Requirement::All(items) => items.iter().all(|r| r.holds(evidence)),
+            Requirement::Any(items) => items.iter().any(|r| r.holds(evidence)),
+            Requirement::Scopes(wanted) => evidence
+                .scopes
+                .as_ref()
+                .is_ok_and(|granted| wanted.iter().all(|w| granted.contains(&w.as_str()))),
+            Requirement::AnyScope(wanted) => evidence
+                .scopes
+                .as_ref()
+                .is_ok_and(|granted| wanted.iter().any(|w| granted.contains(&w.as_str()))),
+            Requirement::Issuer(issuers) => issuers.iter().any(|i| i == evidence.issuer),
+            // Rarer, and their explanation is cheap to skip here too.
+            other => other.check(evidence).is_ok(),
+        }
+    }
+
+    /// Scopes of which a token must grant at least one for this to hold,
+    /// when there are such (an index key: requirements a token's scopes
+    /// cannot satisfy are never evaluated for it); `None` when it may hold
+    /// without any scope.
+    pub fn necessary_scopes(&self) -> Option<Vec<String>> {
+        match self {
+            Requirement::Scopes(wanted) => wanted.first().map(|s| vec![s.clone()]),
+            Requirement::AnyScope(wanted) => Some(wanted.clone()),
+            Requirement::All(items) => items
+                .iter()
+                .filter_map(Requirement::necessary_scopes)
+                .min_by_key(Vec::len),
+            Requirement::Any(items) => items
+                .iter()
+                .map(Requirement::necessary_scopes)
+                .collect::<Option<Vec<_>>>()
+                .map(|lists| lists.concat()),
+            _ => None,
         }
     }
 
