@@ -210,7 +210,9 @@ impl PathPattern {
             match (a.get(i), b.get(i)) {
                 (None, None) => return true,
                 (Some(Segment::Rest), Some(_)) => return true,
-                (Some(Segment::One), Some(Segment::One | Segment::Literal(_))) => {}
+                (Some(Segment::One), Some(Segment::One)) => {}
+                // `*` needs a non-empty segment.
+                (Some(Segment::One), Some(Segment::Literal(l))) if !l.is_empty() => {}
                 (Some(Segment::Literal(x)), Some(Segment::Literal(y))) if x == y => {}
                 _ => return false,
             }
@@ -311,6 +313,7 @@ mod tests {
         assert!(!pattern("/a/{x}").overlaps(&pattern("/b/{x}")));
         assert!(pattern("/a/*").covers(&pattern("/a/{x}/c")));
         assert!(!pattern("/a/{x}").covers(&pattern("/a/*")));
+        assert!(!pattern("/{id}").covers(&pattern("/")));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //!   only place a REQUEST event's credential is read from;
 //! - [`response`]: the answer (IAM policy, simple response, or the errors
 //!   API Gateway turns into 401 and 500);
-//! - [`arn`]: execute-api ARNs and grants as policy resources;
+//! - [`arn`]: execute-api ARNs;
+//! - [`iam`]: a decision's ordered allow and deny grants as IAM `Allow` and
+//!   `Deny` statements, exact for every route where IAM can say it;
 //! - [`setup`]: where the module and the policy document come from.
 //!
 //! [`State`] (engine, compiled module, configured instances, keys) is built
@@ -15,6 +17,7 @@
 
 pub mod arn;
 pub mod event;
+pub mod iam;
 pub mod identity;
 pub mod response;
 pub mod setup;

@@ -2,7 +2,7 @@
 //!
 //! | decision | REST (TOKEN, REQUEST), HTTP 1.0, HTTP 2.0 with IAM policies | HTTP 2.0 simple responses |
 //! |---|---|---|
-//! | allow | `Allow` for exactly the granted routes, `context` | `isAuthorized` = the requested route is granted, `context` |
+//! | allow | `Allow` for exactly the granted routes, `Deny` for the exceptions carved out of them ([`crate::iam`]), `context` | `isAuthorized` = the grants allow the requested route (first match decides), `context` |
 //! | deny 401 | function error `Unauthorized` | the same |
 //! | deny 403 | explicit `Deny` of the requested route only, `principalId` the caller (`Unauthorized` when the route's ARN holds an IAM wildcard from the client) | `isAuthorized: false` |
 //! | keys unavailable, module/host failure | function error (not `Unauthorized`): API Gateway answers 500 and caches nothing | the same |
@@ -15,16 +15,21 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use serde_json::{Map, Value};
-use tollgate_host::model::grants::grant_matches;
+use tollgate_host::model::grants::route_granted;
 use tollgate_host::model::{Allow, Decision, DenyReason, Outcome};
 
-use crate::arn::{ExecuteApiArn, grant_resources};
+use crate::arn::ExecuteApiArn;
 use crate::event::{ApiGatewayRequest, EventKind};
+use crate::iam::grant_statements;
 use crate::{HandlerError, LambdaSettings, warn_once};
 
 /// The `principalId` of a 403 answer whose deny names no principal (a
 /// custom module's; the default module always names the caller).
-pub const DENIED_PRINCIPAL: &str = "anonymous";
+pub const DENIED_PRINCIPAL: &str = ANONYMOUS_PRINCIPAL;
+
+/// The `principalId` of an allow whose principal is empty: a caller without
+/// a token on a public route (API Gateway needs a non-empty one).
+pub const ANONYMOUS_PRINCIPAL: &str = "anonymous";
 
 /// IAM policy language version.
 pub const POLICY_VERSION: &str = "2012-10-17";
@@ -90,20 +95,27 @@ fn simple_allow(
     mut context: Map<String, Value>,
 ) -> Value {
     let (method, path) = routed(request);
-    let granted = allow
-        .grants
-        .iter()
-        .any(|g| grant_matches(g, &method, &path));
+    let granted = route_granted(&allow.grants, &method, &path);
     if !granted {
-        tracing::info!(method = %request.method, path = %request.path, "valid token, but the route is not among its grants");
+        tracing::info!(method = %request.method, path = %request.path, "valid token, but its grants do not allow the route");
     }
     context
         .entry("principalId")
-        .or_insert_with(|| Value::String(allow.principal.clone()));
+        .or_insert_with(|| Value::String(principal_id(allow).to_string()));
     let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::<Value>::default();
     response.is_authorized = granted;
     response.context = Value::Object(context);
     to_json(&response)
+}
+
+/// The `principalId` for an allow: its principal, or [`ANONYMOUS_PRINCIPAL`]
+/// when that is empty.
+fn principal_id(allow: &Allow) -> &str {
+    if allow.principal.is_empty() {
+        ANONYMOUS_PRINCIPAL
+    } else {
+        &allow.principal
+    }
 }
 
 fn iam_allow(
@@ -121,34 +133,40 @@ fn iam_allow(
         )
     })?;
     let (method, path) = routed(request);
-    let granted = grant_resources(&arn, requested, &method, &path, &allow.grants);
+    let granted = grant_statements(&arn, requested, &method, &path, &allow.grants);
     if granted.default_route_per_path {
         tracing::warn!(
-            "the $default route's ARN is the same for every path: this Allow covers all of them while cached; set the authorizer's result TTL to 0 or put the route in its identity sources"
+            "the $default route's ARN is the same for every path: this answer covers all of them while cached; set the authorizer's result TTL to 0 or put the route in its identity sources"
         );
     }
-    if !granted.inexpressible.is_empty() {
+    if !granted.exact {
         let patterns: Vec<String> = granted
-            .inexpressible
+            .blocking
             .iter()
-            .map(|g| format!("{} {}", g.method, g.path))
+            .map(|g| format!("{:?} {} {}", g.effect, g.method, g.path))
             .collect();
         tracing::warn!(
             grants = ?patterns,
-            "grants with one-segment wildcards cannot be written as execute-api ARNs (`*` also matches `/`): only the requested route is allowed for them; set the authorizer's result TTL to 0 or put the route in its identity sources"
+            "these grants have no exact form as IAM statements (in an execute-api ARN `*` also matches `/`, and an explicit Deny beats every Allow): only the requested route is allowed; set the authorizer's result TTL to 0 or put the route in its identity sources"
         );
     }
-    let statement = if granted.resources.is_empty() {
+    if !route_granted(&allow.grants, &method, &path) {
+        tracing::info!(method = %request.method, path = %request.path, "valid token, but its grants do not allow the route");
+    }
+    let statements = if granted.allow.is_empty() {
         // A valid token that may call nothing here: an explicit Deny of this
         // route only (never a blanket Deny, which a cache would apply to
         // every route).
-        tracing::info!(method = %request.method, path = %request.path, "valid token, but no route is granted");
-        statement(
+        vec![statement(
             IamPolicyEffect::Deny,
             vec![literal_route(requested, DenyReason::Forbidden)?],
-        )
+        )]
     } else {
-        statement(IamPolicyEffect::Allow, granted.resources)
+        let mut statements = vec![statement(IamPolicyEffect::Allow, granted.allow)];
+        if !granted.deny.is_empty() {
+            statements.push(statement(IamPolicyEffect::Deny, granted.deny));
+        }
+        statements
     };
     let usage_key = if kind.is_rest() {
         usage_identifier_key(allow, settings.usage_identifier_claim.as_deref())
@@ -157,8 +175,8 @@ fn iam_allow(
     };
     Ok(iam_response(
         kind,
-        &allow.principal,
-        vec![statement],
+        principal_id(allow),
+        statements,
         context,
         usage_key,
     ))
@@ -456,6 +474,124 @@ mod tests {
         let statement = &answer["policyDocument"]["Statement"][0];
         assert_eq!(statement["Effect"], "Deny");
         assert_eq!(statement["Resource"], serde_json::json!([arn]));
+    }
+
+    #[test]
+    fn deny_grants_become_deny_statements_after_the_allow() {
+        let mut a = allow(&[]);
+        a.grants = vec![
+            Grant::deny("GET", "/orders/admin"),
+            Grant::allow("GET", "/orders/{id}"),
+        ];
+        let stage = "arn:aws:execute-api:us-east-1:1:api/prod";
+        for (path, granted) in [("orders/42", true), ("orders/admin", false)] {
+            let arn = format!("{stage}/GET/{path}");
+            let req = request("GET", &format!("/{path}"), Some(&arn));
+            let got = answer(
+                EventKind::RestRequest,
+                &req,
+                &Decision::Allow(a.clone()),
+                &LambdaSettings::default(),
+            )
+            .unwrap();
+            // The same policy whichever route was asked.
+            assert_eq!(
+                got["policyDocument"]["Statement"],
+                serde_json::json!([
+                    {
+                        "Action": ["execute-api:Invoke"],
+                        "Effect": "Allow",
+                        "Resource": [format!("{stage}/GET/orders/*")],
+                    },
+                    {
+                        "Action": ["execute-api:Invoke"],
+                        "Effect": "Deny",
+                        "Resource": [
+                            format!("{stage}/GET/orders/"),
+                            format!("{stage}/GET/orders/*/*"),
+                            format!("{stage}/GET/orders/admin"),
+                        ],
+                    },
+                ]),
+                "{path}"
+            );
+            let simple = LambdaSettings {
+                simple_response: true,
+                ..LambdaSettings::default()
+            };
+            let got = answer(
+                EventKind::HttpV2,
+                &req,
+                &Decision::Allow(a.clone()),
+                &simple,
+            )
+            .unwrap();
+            assert_eq!(got["isAuthorized"], granted, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_fallback_allows_only_the_requested_route() {
+        let mut a = allow(&[]);
+        a.grants = vec![
+            Grant::allow("GET", "/orders/{id}"),
+            Grant::allow("GET", "/orders/{id}/items"),
+        ];
+        let arn = "arn:aws:execute-api:us-east-1:1:api/prod/GET/orders/42/items";
+        let got = answer(
+            EventKind::RestRequest,
+            &request("GET", "/orders/42/items", Some(arn)),
+            &Decision::Allow(a.clone()),
+            &LambdaSettings::default(),
+        )
+        .unwrap();
+        let statements = &got["policyDocument"]["Statement"];
+        assert_eq!(statements.as_array().unwrap().len(), 1, "{got}");
+        assert_eq!(statements[0]["Effect"], "Allow");
+        assert_eq!(statements[0]["Resource"], serde_json::json!([arn]));
+        // A route the grants refuse: a Deny of that route only.
+        let arn = "arn:aws:execute-api:us-east-1:1:api/prod/GET/orders/42/x";
+        let got = answer(
+            EventKind::RestRequest,
+            &request("GET", "/orders/42/x", Some(arn)),
+            &Decision::Allow(a),
+            &LambdaSettings::default(),
+        )
+        .unwrap();
+        let statements = &got["policyDocument"]["Statement"];
+        assert_eq!(statements.as_array().unwrap().len(), 1, "{got}");
+        assert_eq!(statements[0]["Effect"], "Deny");
+        assert_eq!(statements[0]["Resource"], serde_json::json!([arn]));
+    }
+
+    #[test]
+    fn an_anonymous_allow_has_a_principal_id() {
+        let mut a = allow(&[]);
+        a.principal = String::new();
+        let arn = "arn:aws:execute-api:us-east-1:1:api/prod/GET/health";
+        let req = request("GET", "/health", Some(arn));
+        for kind in [
+            EventKind::RestToken,
+            EventKind::RestRequest,
+            EventKind::HttpV1,
+            EventKind::HttpV2,
+        ] {
+            let got = answer(
+                kind,
+                &req,
+                &Decision::Allow(a.clone()),
+                &LambdaSettings::default(),
+            )
+            .unwrap();
+            assert_eq!(got["principalId"], ANONYMOUS_PRINCIPAL, "{kind:?}");
+        }
+        let simple = LambdaSettings {
+            simple_response: true,
+            ..LambdaSettings::default()
+        };
+        let got = answer(EventKind::HttpV2, &req, &Decision::Allow(a), &simple).unwrap();
+        assert_eq!(got["context"]["principalId"], ANONYMOUS_PRINCIPAL);
+        assert_eq!(got["isAuthorized"], true);
     }
 
     #[test]
