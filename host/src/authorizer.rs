@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use tollgate_keys::KeyStore;
+use tollgate_keys::{KeySet, KeyStore};
 
 use crate::bindings::{KeyMiss, wit};
 use crate::key_sources::{ConfigBase, issuer_keys, read_config};
-use crate::model::{Decision, Manifest, Request};
+use crate::model::{Decision, IssuerNeeds, Manifest, Request};
 use crate::module::{Instance, ModuleError, PolicyModule};
 use crate::request_limits::RequestLimits;
 
@@ -122,6 +122,25 @@ impl Authorizer {
         Ok(authorizer)
     }
 
+    /// Keys from the caller, key sources in the manifest ignored (policy
+    /// tests): configure `module` with the policy document `config` and bind
+    /// to each issuer of its manifest, in order, the key set `keys` returns
+    /// for it. No JWK Set file, secret, `jwks_uri` or discovery document is
+    /// read or fetched, so a policy whose real keys live elsewhere runs with
+    /// throwaway keys (`tollgate test`). `origin` names the document in errors.
+    pub fn with_keys(
+        module: Arc<PolicyModule>,
+        config: &str,
+        origin: &str,
+        mut keys: impl FnMut(&IssuerNeeds) -> KeySet,
+    ) -> Result<Self, AuthorizerError> {
+        let authorizer = Self::configure(module, config, origin)?;
+        for needs in &authorizer.manifest.issuers {
+            authorizer.keys.set_keys(&needs.issuer, keys(needs));
+        }
+        Ok(authorizer)
+    }
+
     /// Configure the module with `config`, with an empty key store (the
     /// caller fills it).
     pub(crate) fn configure(
@@ -131,7 +150,7 @@ impl Authorizer {
     ) -> Result<Self, AuthorizerError> {
         let keys = Arc::new(KeyStore::new());
         let mut instance = module.instantiate(keys.clone())?;
-        let manifest = match instance.configure(config)? {
+        let manifest: Manifest = match instance.configure(config)? {
             Ok(manifest) => manifest.into(),
             Err(e) => {
                 return Err(AuthorizerError::Config {
@@ -141,6 +160,9 @@ impl Authorizer {
                 });
             }
         };
+        for warning in &manifest.warnings {
+            tracing::warn!(origin = %origin, warning = %warning, "policy warning");
+        }
         Ok(Authorizer {
             module,
             config: config.to_string(),

@@ -317,6 +317,15 @@ impl Routes {
                     break;
                 }
             }
+            // A bound capture under a broader allow: "this tenant, not the others".
+            if !rule.binds.is_empty()
+                && (self.default == DefaultAccess::Authenticated || !later.is_empty())
+            {
+                warnings.push(format!(
+                    "{} binds a path segment to a claim and a broader rule or the default follows it: for its tokens (this value allowed, every other value refused), {ADVICE}",
+                    rule.describe()
+                ));
+            }
             // A one-segment wildcard with deeper routes under the same prefix.
             if rule.pattern.segments().contains(&Segment::One)
                 && let Some(deeper) = PathPattern::parse(&format!("{}/*", rule.path))

@@ -801,6 +801,13 @@ fn configure_warns_about_grants_an_iam_cache_cannot_hold() {
             && warnings[0].contains("TTL to 0"),
         "{warnings:?}"
     );
+    // A bound capture before the default allow.
+    let bound = with_routes(&format!("[routes]\ndefault = \"authenticated\"\n{TENANTS}"));
+    let warnings = bound.manifest().warnings;
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("binds a path segment to a claim"),
+        "{warnings:?}"
+    );
     // {id} next to {id}/items.
     let deeper = with_routes(
         "[[route]]\npath = \"/orders/{id}\"\nscopes = [\"a\"]\n[[route]]\npath = \"/orders/{id}/items\"\nscopes = [\"b\"]",
