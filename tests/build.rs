@@ -1,5 +1,6 @@
-//! Builds the test-only policy modules as components: the misbehaving one
-//! and one built for an older contract (`tollgate:authorizer@0.2.0`).
+//! Builds the test-only policy modules as components: the misbehaving one,
+//! one built for an older contract (`tollgate:authorizer@0.2.0`), and the
+//! custom-module examples under `examples/`.
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -19,5 +20,26 @@ fn main() -> Result<(), Box<dyn Error>> {
         &["tests/old-contract-guest"],
         "old_contract_guest.wasm",
     )?;
+    // The examples are built on the SDK and the verification core: a change
+    // there rebuilds them too.
+    for (package, dir, out_name) in [
+        (
+            "business-hours",
+            "examples/business-hours",
+            "business_hours.wasm",
+        ),
+        (
+            "client-allowlist",
+            "examples/client-allowlist",
+            "client_allowlist.wasm",
+        ),
+    ] {
+        tollgate_build_support::build_component(
+            root,
+            package,
+            &[dir, "sdk", "policy", "model"],
+            out_name,
+        )?;
+    }
     Ok(())
 }

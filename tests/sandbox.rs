@@ -63,6 +63,26 @@ fn a_trap_is_an_internal_error_and_the_next_request_works() {
     assert_still_serves(&authorizer);
 }
 
+/// A module that reads the clock or seeds a `HashMap` compiles, then traps
+/// on the WASI import the host does not provide; the error names it.
+#[test]
+fn wasi_calls_trap_and_the_error_names_the_import() {
+    let authorizer = misbehaving(SandboxLimits::default());
+    for (path, import) in [("/clock", "wasi:clocks/"), ("/random", "wasi:random/")] {
+        match ask(&authorizer, path) {
+            Decision::Error { reason, message } => {
+                assert_eq!(reason, "internal-error");
+                assert!(
+                    message.contains("unknown import") && message.contains(import),
+                    "{path}: {message}"
+                );
+            }
+            other => panic!("{path}: expected an internal-error outcome, got {other:?}"),
+        }
+        assert_still_serves(&authorizer);
+    }
+}
+
 #[test]
 fn a_runaway_loop_hits_the_deadline() {
     let deadline = Duration::from_millis(50);

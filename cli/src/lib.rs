@@ -21,6 +21,8 @@ pub const EXIT_DENY: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code when the module or host failed (fail closed: never an allow).
 pub const EXIT_INTERNAL: u8 = 3;
+/// Exit code of `tollgate test` when a case failed (all passed: 0).
+pub const EXIT_TEST_FAILED: u8 = 1;
 
 /// Tollgate: a JWT authorizer whose policy is a WebAssembly component.
 #[derive(Debug, Parser)]
@@ -43,6 +45,10 @@ pub enum Command {
     /// Precompile a policy module for this host (same tollgate version and CPU),
     /// or with `--target` for an architecture's baseline CPU (e.g. Lambda).
     Compile(commands::compile::CompileArgs),
+    /// Run policy tests (`*.test.toml`): each case's token is minted with
+    /// throwaway keys and decided (exit 0 all passed, 1 a case failed, 2 usage,
+    /// test file or policy error).
+    Test(commands::test::TestArgs),
     /// Demo signing keys.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
@@ -57,6 +63,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo => commands::demo::run().map(|()| EXIT_ALLOW),
         Command::Check(args) => commands::check::run(&args),
         Command::Compile(args) => commands::compile::run(&args).map(|()| EXIT_ALLOW),
+        Command::Test(args) => commands::test::run(&args),
         Command::Keys(command) => commands::keys::run(command).map(|()| EXIT_ALLOW),
         Command::Token(command) => commands::token::run(command).map(|()| EXIT_ALLOW),
     };

@@ -4,11 +4,12 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use tollgate_host::model::Decision;
+use tollgate_host::model::{Decision, Effect};
 
 /// The decision as the JSON the CLI prints: `allow`, `reason`, `principal`,
 /// `status` (200/401/403/503/500 as an HTTP front door would answer:
-/// [`Decision::outcome`]) and details.
+/// [`Decision::outcome`]), the deciding `rule`, and details (an allow's
+/// ordered grants with their effect; a scope deny's `required_scopes`).
 pub fn decision_json(decision: &Decision) -> Value {
     let status = decision.outcome().http_status();
     match decision {
@@ -21,9 +22,14 @@ pub fn decision_json(decision: &Decision) -> Value {
             "context": allow.context.iter().map(|(name, value)| {
                 (name.clone(), serde_json::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.clone())))
             }).collect::<serde_json::Map<_, _>>(),
-            "grants": allow.grants.iter().map(|g| json!({"method": g.method, "path": g.path})).collect::<Vec<_>>(),
+            "grants": allow.grants.iter().map(|g| json!({
+                "effect": match g.effect { Effect::Allow => "allow", Effect::Deny => "deny" },
+                "method": g.method,
+                "path": g.path,
+            })).collect::<Vec<_>>(),
             "request_dependent": allow.request_dependent,
             "expires_at": allow.expires_at,
+            "rule": allow.rule,
         }),
         Decision::Deny(deny) => json!({
             "allow": false,
@@ -31,6 +37,8 @@ pub fn decision_json(decision: &Decision) -> Value {
             "reason": deny.reason.as_str(),
             "principal": deny.principal,
             "detail": deny.detail,
+            "rule": deny.rule,
+            "required_scopes": deny.required_scopes,
         }),
         Decision::Error { reason, message } => json!({
             "allow": false,

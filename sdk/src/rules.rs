@@ -15,6 +15,11 @@ use crate::model::{ConfigError, Decision, KeyRing, Manifest, Request};
 /// itself and calls the steps it keeps ([`Policy::verify`],
 /// [`Policy::decide`]).
 pub trait Rules: Sized + 'static {
+    /// The names of the rules this module adds (the `rule` its decisions
+    /// carry), listed after the route rules in the manifest, so
+    /// `tollgate test --coverage` reports which no case reached.
+    const RULES: &'static [&'static str] = &[];
+
     /// Read the `[module]` section of the policy document (`None` when it
     /// has none). `policy` is the rest of the document, already checked.
     /// An error names its field (`module.max_requests`) and what to write.
@@ -42,7 +47,10 @@ impl<R: Rules> Module for WithCore<R> {
     fn configure(config: &str) -> Result<(Self, Manifest), ConfigError> {
         let policy = Policy::from_toml(config)?;
         let rules = R::configure(policy.module_settings(), &policy)?;
-        let manifest = policy.manifest();
+        let mut manifest = policy.manifest();
+        manifest
+            .rules
+            .extend(R::RULES.iter().map(|name| (*name).to_string()));
         Ok((WithCore { policy, rules }, manifest))
     }
 

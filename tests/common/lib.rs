@@ -24,6 +24,23 @@ pub static MISBEHAVING_MODULE: &[u8] =
 pub static OLD_CONTRACT_MODULE: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/old_contract_guest.wasm"));
 
+/// The `examples/business-hours` module: writes only in business hours.
+pub static BUSINESS_HOURS_MODULE: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/business_hours.wasm"));
+
+/// The `examples/client-allowlist` module: an allow-list of clients per
+/// route prefix, compiled in.
+pub static CLIENT_ALLOWLIST_MODULE: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/client_allowlist.wasm"));
+
+/// The workspace root (this crate is `tests/`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent folder")
+        .to_path_buf()
+}
+
 /// The default module, compiled once per test binary.
 pub fn default_module() -> Arc<PolicyModule> {
     static ENGINE: OnceLock<Arc<PolicyModule>> = OnceLock::new();

@@ -4,4 +4,5 @@ pub mod check;
 pub mod compile;
 pub mod demo;
 pub mod keys;
+pub mod test;
 pub mod token;

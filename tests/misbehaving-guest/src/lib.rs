@@ -37,6 +37,24 @@ mod component {
         fn authorize(request: wit::Request) -> wit::Decision {
             match request.path.as_str() {
                 "/trap" => panic!("asked to trap"),
+                // The host gives modules no WASI: these compile, then trap
+                // on the import the host does not provide.
+                "/clock" => {
+                    let now = std::time::SystemTime::now();
+                    std::hint::black_box(now);
+                    wit::Decision::Error(wit::ModuleError {
+                        reason: "clock".into(),
+                        message: "read the clock".into(),
+                    })
+                }
+                "/random" => {
+                    let map: std::collections::HashMap<u8, u8> = std::collections::HashMap::new();
+                    std::hint::black_box(&map);
+                    wit::Decision::Error(wit::ModuleError {
+                        reason: "random".into(),
+                        message: "seeded a hash map".into(),
+                    })
+                }
                 "/loop" => {
                     let mut n: u64 = 0;
                     loop {
