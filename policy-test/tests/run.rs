@@ -10,7 +10,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
 use tollgate_host::{PolicyModule, SandboxLimits};
 use tollgate_policy_test::{Report, RunOptions, TestError, TestFile, discover, run};
@@ -305,7 +304,7 @@ fn setup_problems_stop_the_run_with_what_to_do() {
 /// seconds even in a debug build; the release goal (under 2 s) is the
 /// benchmark's to measure.
 #[test]
-fn a_thousand_cases_run_quickly() {
+fn a_thousand_cases_all_run_and_pass() {
     let scratch = Scratch::new("thousand");
     let mut text = format!(
         "config = {:?}\nnow = 1767225600\n[token]\nclaims = {{ sub = \"alice\", aud = \"orders-api\" }}\n",
@@ -323,20 +322,13 @@ fn a_thousand_cases_run_quickly() {
     }
     let file = scratch.write("many.test.toml", &text);
     let files = vec![TestFile::load(&file).unwrap()];
-    let _ = module();
-    let started = Instant::now();
+    // How fast: `cargo bench -p tollgate --bench test_command` (no timed tests).
     let report = run(module(), &files, &RunOptions::default()).unwrap();
-    let elapsed = started.elapsed();
-    println!("1000 cases: {elapsed:?}");
     assert_eq!(
         (report.passed, report.failed),
         (1000, 0),
         "{}",
         report.to_text(false)
-    );
-    assert!(
-        elapsed < Duration::from_secs(10),
-        "1000 cases took {elapsed:?}"
     );
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use crate::claims;
 use crate::config::{IssuerPolicy, Policy, render_context};
 use crate::model::{
-    Algorithm, Allow, Decision, Deny, DenyReason, KeyInfo, KeyRing, LookupError, Request,
+    Algorithm, Allow, Decision, Deny, DenyReason, Grant, KeyInfo, KeyRing, LookupError, Request,
     VerificationKey, VerifyError,
 };
 use crate::routes::RouteVerdict;
@@ -50,6 +50,19 @@ impl Policy {
             });
         }
         match self.verify(request, keys) {
+            // Without route rules every valid token may call every route:
+            // no rule to find, and the token's fields move into the allow.
+            Ok(token) if self.routes().is_empty() && self.context().is_empty() => {
+                Decision::Allow(Allow {
+                    principal: token.principal,
+                    issuer: token.issuer,
+                    context: token.context,
+                    grants: vec![Grant::allow("*", "/*")],
+                    request_dependent: false,
+                    expires_at: token.expires_at,
+                    rule: None,
+                })
+            }
             Ok(token) => self.decide(request, &token),
             Err(deny) => Decision::Deny(deny),
         }
@@ -144,13 +157,13 @@ impl Policy {
             Some(claims) => claims,
             None => decode_claims(&compact.payload)?,
         };
-        let allow = claims::check(issuer, &claims, request.now)?;
+        let checked = claims::check(issuer, &claims, request.now)?;
         Ok(VerifiedToken {
-            issuer: allow.issuer,
-            principal: allow.principal,
+            issuer: checked.issuer,
+            principal: checked.principal,
             claims,
-            expires_at: allow.expires_at,
-            context: allow.context,
+            expires_at: checked.expires_at,
+            context: checked.context,
         })
     }
 }

@@ -1,9 +1,9 @@
-//! Claim checks on a verified payload, and the resulting allow.
+//! Claim checks on a verified payload: what the issuer asks of its tokens.
 
 use serde_json::{Map, Value};
 
 use crate::config::IssuerPolicy;
-use crate::model::{Allow, Deny, DenyReason, Grant};
+use crate::model::{Deny, DenyReason};
 use crate::token::echo;
 
 type Claims = Map<String, Value>;
@@ -64,7 +64,7 @@ fn string_or_array<'a>(value: &'a Value, name: &str) -> Result<Vec<&'a str>, Den
 }
 
 /// Check `claims` against `issuer` at time `now`; build the allow.
-pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<Allow, Deny> {
+pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<Checked, Deny> {
     match claims.get("iss") {
         None => return Err(missing("iss")),
         Some(Value::String(iss)) if *iss == issuer.issuer => {}
@@ -252,15 +252,25 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
         })
         .collect();
 
-    Ok(Allow {
+    Ok(Checked {
         principal,
         issuer: issuer.issuer.clone(),
         context,
-        grants: vec![Grant::allow("*", "/*")],
-        request_dependent: false,
         expires_at: exp,
-        rule: None,
     })
+}
+
+/// What the issuer's checks establish about a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Checked {
+    /// The caller.
+    pub principal: String,
+    /// The configured issuer.
+    pub issuer: String,
+    /// The issuer's `context_claims`, as (name, JSON text).
+    pub context: Vec<(String, String)>,
+    /// `exp`, floored.
+    pub expires_at: Option<i64>,
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::test_support::{AUDIENCE, ISSUER, NOW, claims as base, policy};
 
-fn run(extra: &str, claims: &Value) -> Result<Allow, Deny> {
+fn run(extra: &str, claims: &Value) -> Result<Checked, Deny> {
     let policy = policy(extra);
     let Value::Object(map) = claims else {
         panic!("claims must be an object")
@@ -25,7 +25,7 @@ fn deny(extra: &str, claims: &Value, reason: DenyReason) -> Deny {
 }
 
 #[track_caller]
-fn allow(extra: &str, claims: &Value) -> Allow {
+fn allow(extra: &str, claims: &Value) -> Checked {
     match run(extra, claims) {
         Ok(a) => a,
         Err(d) => panic!("expected allow, got {d:?}"),
@@ -517,10 +517,7 @@ fn context() {
 fn allow_shape() {
     let a = allow("", &base());
     assert_eq!(a.issuer, ISSUER);
-    assert_eq!(a.grants.len(), 1);
-    assert_eq!(a.grants[0].method, "*");
-    assert_eq!(a.grants[0].path, "/*");
-    assert!(!a.request_dependent);
+    assert_eq!(a.principal, "user-1");
     assert!(a.context.is_empty());
 }
 

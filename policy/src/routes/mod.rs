@@ -24,8 +24,7 @@
 
 pub mod requirement;
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
@@ -34,9 +33,10 @@ use crate::model::{Deny, DenyReason, Grant};
 use crate::token::echo;
 use requirement::{ClaimPath, Evidence, Requirement, Unmet};
 
-/// A map with a fixed hasher: modules get no randomness (no WASI), so
-/// `HashMap::new()`'s random keys are unavailable.
-type FixedMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+/// The module's maps: ordered, and needing no randomness (modules get no
+/// WASI, so `HashMap::new()`'s random keys are unavailable), with code
+/// shared with `serde_json`'s maps.
+type FixedMap<K, V> = BTreeMap<K, V>;
 
 /// What a request that no rule matches gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

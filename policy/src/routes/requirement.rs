@@ -8,7 +8,7 @@ use crate::token::echo;
 
 /// A claim's place in the payload: `email`, `realm_access.roles`
 /// (nested objects), or a name containing dots written as one segment.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClaimPath(Vec<String>);
 
 impl ClaimPath {
@@ -35,7 +35,7 @@ impl std::fmt::Display for ClaimPath {
 }
 
 /// How a claim matcher compares.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ClaimTest {
     /// The claim equals this JSON value.
     Equals(ValueKey),
@@ -51,7 +51,7 @@ pub enum ClaimTest {
 
 /// A JSON value compared by its canonical text (hashable, so equal
 /// requirements are evaluated once per decision).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ValueKey(pub String);
 
 impl ValueKey {
@@ -70,7 +70,7 @@ impl ValueKey {
 }
 
 /// One condition, or a composition.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Requirement {
     /// Every one holds (an empty list always holds).
     All(Vec<Requirement>),
