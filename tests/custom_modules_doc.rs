@@ -18,8 +18,9 @@
 //! later runs only the crate.
 //!
 //! It then checks what the page says beyond the commands: a `[module]`
-//! error names its field at load, and a module calling the clock loads but
-//! fails every verified request with an `error` (the host gives no WASI).
+//! error names its field at load, and a module calling the clock is refused
+//! at load, naming the import, as a `.wasm` and as a `.cwasm`, and `tollgate
+//! check` exits 2 with it (the host gives no WASI).
 //!
 //! A test binary of its own without libtest's harness (`harness = false`),
 //! since it must also act as the `tollgate` command for the page's shell
@@ -41,7 +42,6 @@ use std::time::{Duration, Instant};
 
 use clap::Parser as _;
 use serde_json::{Value, json};
-use tollgate_host::model::{Decision, Request, TokenSource};
 use tollgate_host::{Authorizer, PolicyModule, SandboxLimits};
 use tollgate_keys::mint::SigningKey;
 use tollgate_tests::{ScratchDir, workspace_root};
@@ -450,8 +450,9 @@ fn run_the_page() {
     );
 
     // 3. "What a module cannot do": the same module reading the clock
-    // builds and loads, then fails a verified request with an error.
-    the_clock_is_a_trap(&layout, step("build"), &key);
+    // builds, then is refused at load, naming the import; `check` exits 2.
+    the_clock_is_refused_at_load(&layout, step("build"));
+    assert_eq!(exit(WASM), ExitCode::from(tollgate::EXIT_USAGE));
 }
 
 /// The layer's `tollgate.cwasm` and `policy.toml`, as the Lambda function
@@ -535,10 +536,10 @@ fn mint(key: &SigningKey, now: i64) -> String {
 }
 
 /// The page's module with `SystemTime::now()` in `decide`: it builds (the
-/// same build step), its component imports the clock, the host loads it
-/// (the import linked as a trap), and a verified request gets an `error`,
-/// never an allow; requests the core refuses never reach the call.
-fn the_clock_is_a_trap(layout: &Layout, build: &str, key: &SigningKey) {
+/// same build step), its component imports the clock, and the host refuses
+/// it at load, naming the import and `request.now` instead; precompiled,
+/// the same.
+fn the_clock_is_refused_at_load(layout: &Layout, build: &str) {
     let lib = layout.krate.join("src/lib.rs");
     let source = std::fs::read_to_string(&lib).unwrap();
     let marker = "allow.request_dependent = true;";
@@ -554,45 +555,25 @@ fn the_clock_is_a_trap(layout: &Layout, build: &str, key: &SigningKey) {
     sh(build, &layout.krate, &layout.bin);
     let wasm = std::fs::read(layout.krate.join(WASM)).unwrap();
     let imports = tollgate_tests::component_imports(&wasm);
-    assert!(
-        imports
-            .iter()
-            .any(|i| i.starts_with("wasi:clocks/wall-clock")),
-        "{imports:?}"
-    );
-    let module = PolicyModule::from_bytes(&wasm, SandboxLimits::default())
-        .expect("a module importing the clock still loads");
-    let jwks = key.jwks().to_string();
-    let policy = std::fs::read_to_string(layout.krate.join("policy.toml")).unwrap();
-    let authorizer = Authorizer::with_keys(module, &policy, "policy.toml", |_| {
-        tollgate_keys::KeySet::from_jwks_json(&jwks).unwrap().0
-    })
-    .unwrap();
-    let now = 1_767_225_600;
-    let request = |credential: Option<String>| Request {
-        token_sources: credential
-            .map(|t| TokenSource::AuthorizationHeader(format!("Bearer {t}")))
-            .into_iter()
-            .collect(),
-        method: "GET".into(),
-        path: "/orders/1".into(),
-        now,
-        ..Request::default()
-    };
-    match authorizer.authorize(&request(Some(mint(key, now)))) {
-        Decision::Error { reason, message } => {
-            assert_eq!(reason, "internal-error", "{message}");
-            // The trap names the import the host did not provide.
-            assert!(
-                message.contains("unknown import: `wasi:clocks/wall-clock@")
-                    && message.contains("#now` has not been defined"),
-                "{message}"
-            );
+    let clock = imports
+        .iter()
+        .find(|i| i.starts_with("wasi:clocks/wall-clock@"))
+        .unwrap_or_else(|| panic!("no clock import in {imports:?}"));
+    let cwasm = tollgate_host::module::precompile_for(&wasm, None).unwrap();
+    for (what, bytes) in [(".wasm", &wasm), (".cwasm", &cwasm)] {
+        match PolicyModule::from_bytes(bytes, SandboxLimits::default()) {
+            Err(e @ tollgate_host::ModuleError::UnsupportedImports { .. }) => {
+                let message = e.to_string();
+                assert!(
+                    message.starts_with("the policy module imports ")
+                        && message.contains(clock.as_str())
+                        && message.contains("`request.now`"),
+                    "{what}: {message}"
+                );
+            }
+            other => {
+                panic!("{what}: a module importing the clock must be refused at load: {other:?}")
+            }
         }
-        other => panic!("the clock did not trap: {other:?}"),
     }
-    assert!(matches!(
-        authorizer.authorize(&request(None)),
-        Decision::Deny(_)
-    ));
 }

@@ -63,24 +63,36 @@ fn a_trap_is_an_internal_error_and_the_next_request_works() {
     assert_still_serves(&authorizer);
 }
 
-/// A module that reads the clock or seeds a `HashMap` compiles, then traps
-/// on the WASI import the host does not provide; the error names it.
+/// std's stdio plumbing (`wasi:cli`, `wasi:io`) is all a module may import
+/// besides the contract: it loads, linked as traps, so a `println!` fails
+/// the call with an error naming `wasi:cli/stdout`, and the next request
+/// still works.
 #[test]
-fn wasi_calls_trap_and_the_error_names_the_import() {
-    let authorizer = misbehaving(SandboxLimits::default());
-    for (path, import) in [("/clock", "wasi:clocks/"), ("/random", "wasi:random/")] {
-        match ask(&authorizer, path) {
-            Decision::Error { reason, message } => {
-                assert_eq!(reason, "internal-error");
-                assert!(
-                    message.contains("unknown import") && message.contains(import),
-                    "{path}: {message}"
-                );
-            }
-            other => panic!("{path}: expected an internal-error outcome, got {other:?}"),
-        }
-        assert_still_serves(&authorizer);
+fn a_print_traps_at_call_time_and_the_error_names_the_import() {
+    let imports = tollgate_tests::component_imports(MISBEHAVING_MODULE);
+    assert!(
+        imports.iter().any(|i| i.starts_with("wasi:cli/stdout@")),
+        "{imports:?}"
+    );
+    for import in &imports {
+        let allowed = import.starts_with("tollgate:authorizer/")
+            || import.starts_with("wasi:cli/")
+            || import.starts_with("wasi:io/");
+        assert!(allowed, "unexpected import {import} in {imports:?}");
     }
+    let authorizer = misbehaving(SandboxLimits::default());
+    match ask(&authorizer, "/print") {
+        Decision::Error { reason, message } => {
+            assert_eq!(reason, "internal-error");
+            assert!(
+                message.contains("unknown import: `wasi:cli/stdout@")
+                    && message.contains("#get-stdout` has not been defined"),
+                "{message}"
+            );
+        }
+        other => panic!("expected an internal-error outcome, got {other:?}"),
+    }
+    assert_still_serves(&authorizer);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use tollgate_host::model::{Decision, Effect};
+use tollgate_host::model::{Decision, Effect, Grant};
 
 /// The decision as the JSON the CLI prints: `allow`, `reason`, `principal`,
 /// `status` (200/401/403/503/500 as an HTTP front door would answer:
@@ -22,11 +22,7 @@ pub fn decision_json(decision: &Decision) -> Value {
             "context": allow.context.iter().map(|(name, value)| {
                 (name.clone(), serde_json::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.clone())))
             }).collect::<serde_json::Map<_, _>>(),
-            "grants": allow.grants.iter().map(|g| json!({
-                "effect": match g.effect { Effect::Allow => "allow", Effect::Deny => "deny" },
-                "method": g.method,
-                "path": g.path,
-            })).collect::<Vec<_>>(),
+            "grants": grants_json(&allow.grants),
             "request_dependent": allow.request_dependent,
             "expires_at": allow.expires_at,
             "rule": allow.rule,
@@ -39,6 +35,7 @@ pub fn decision_json(decision: &Decision) -> Value {
             "detail": deny.detail,
             "rule": deny.rule,
             "required_scopes": deny.required_scopes,
+            "grants": grants_json(&deny.grants),
         }),
         Decision::Error { reason, message } => json!({
             "allow": false,
@@ -48,6 +45,20 @@ pub fn decision_json(decision: &Decision) -> Value {
             "detail": message,
         }),
     }
+}
+
+/// Grants as JSON: `{ "effect", "method", "path" }`, in order.
+fn grants_json(grants: &[Grant]) -> Vec<Value> {
+    grants
+        .iter()
+        .map(|g| {
+            json!({
+                "effect": match g.effect { Effect::Allow => "allow", Effect::Deny => "deny" },
+                "method": g.method,
+                "path": g.path,
+            })
+        })
+        .collect()
 }
 
 /// Who may read a file `write_new` creates.

@@ -336,6 +336,7 @@ mod tests {
             .with_principal("bob")
             .with_rule("route[2]");
         scoped.required_scopes = vec!["orders.read".into(), "orders.write".into()];
+        scoped.grants = vec![Grant::deny("GET", "/a"), Grant::allow("GET", "/*")];
         round_trip(Decision::Deny(scoped));
         round_trip(Decision::Error {
             reason: "internal-error".into(),

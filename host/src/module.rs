@@ -31,6 +31,14 @@ pub const WIT_PACKAGE: &str = "tollgate:authorizer";
 pub const WIT_VERSIONS: (WitVersion, WitVersion) =
     (WitVersion(0, 4, 0), WitVersion(0, 4, u32::MAX));
 
+/// What a module may import besides [`WIT_PACKAGE`]: the WASI packages
+/// Rust's std for `wasm32-wasip2` links for its stdio, environment and exit
+/// plumbing even when the module never prints. The host provides none of
+/// them: each is linked as a trap, so a `println!` fails the call, naming
+/// `wasi:cli/stdout`. Every other import is refused at load with
+/// [`ModuleError::UnsupportedImports`].
+pub const STD_PLUMBING: [&str; 2] = ["wasi:cli", "wasi:io"];
+
 /// A `major.minor.patch` version of the WIT package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct WitVersion(pub u32, pub u32, pub u32);
@@ -113,6 +121,19 @@ pub enum ModuleError {
         /// Newest version this host runs.
         max: WitVersion,
     },
+    /// The module imports interfaces the host does not provide (a clock,
+    /// randomness, files, the network or another package): it could only
+    /// trap when it calls them, so it is refused before it is linked.
+    #[error(
+        "the policy module imports {list}, which this host does not provide: a module may import only {WIT_PACKAGE} (and std's wasi:cli and wasi:io plumbing, linked as traps). Rebuild it without them: {advice}. See docs/custom-modules.md, \"What a module cannot do\"",
+        list = .imports.join(", "),
+        advice = import_advice(.imports)
+    )]
+    UnsupportedImports {
+        /// Every refused import, as the component names it
+        /// (`wasi:clocks/wall-clock@0.2.6`).
+        imports: Vec<String>,
+    },
     /// A lean build (no compiler) was given a module that needs compiling.
     #[error(
         "this tollgate is a lean build without the Cranelift compiler: it loads only modules precompiled for it (.cwasm). Precompile the module with `tollgate compile --target <arch> -o tollgate.cwasm module.wasm` (the same tollgate version), or use the default build"
@@ -189,7 +210,7 @@ impl PolicyModule {
             }
             None => compile(&runtime, bytes)?,
         };
-        check_wit_version(&runtime, &component)?;
+        check_imports(&runtime, &component)?;
         Self::from_component(runtime, component, limits)
     }
 
@@ -201,8 +222,9 @@ impl PolicyModule {
         let mut linker = Linker::<HostState>::new(runtime.engine());
         AuthorizerWorld::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(ModuleError::Incompatible)?;
-        // The module gets no WASI: no files, clocks, randomness or network.
-        // Anything else it imports traps when called, which fails closed.
+        // The module gets no WASI: `check_imports` refused every import but
+        // std's wasi:cli and wasi:io plumbing, which traps when called (a
+        // `println!` fails the call, naming the import): that fails closed.
         linker
             .define_unknown_imports_as_traps(&component)
             .map_err(ModuleError::Incompatible)?;
@@ -265,16 +287,79 @@ fn compile(_runtime: &Runtime, _bytes: &[u8]) -> Result<Component, ModuleError> 
     Err(ModuleError::NeedsCompiler)
 }
 
-/// Refuse a module whose `tollgate:authorizer` imports name a version
-/// outside [`WIT_VERSIONS`] (before linking, whose error would only say
-/// an import is missing).
-fn check_wit_version(runtime: &Runtime, component: &Component) -> Result<(), ModuleError> {
+/// Refuse a module, before linking (whose error would only say an import is
+/// missing, or whose traps would only show when called), whose
+/// `tollgate:authorizer` imports name a version outside [`WIT_VERSIONS`]
+/// or which imports anything this host does not provide (see
+/// [`STD_PLUMBING`]). The version is judged first: a module built for
+/// another contract needs rebuilding whatever else it imports.
+fn check_imports(runtime: &Runtime, component: &Component) -> Result<(), ModuleError> {
     let imports: Vec<String> = component
         .component_type()
         .imports(runtime.engine())
         .map(|(name, _)| name.to_string())
         .collect();
-    wit_versions_fit(imports.iter().map(String::as_str))
+    wit_versions_fit(imports.iter().map(String::as_str))?;
+    imports_supported(imports.iter().map(String::as_str))
+}
+
+/// Whether every one of `imports` is an interface of [`WIT_PACKAGE`] or of
+/// [`STD_PLUMBING`]; the error names all the others.
+fn imports_supported<'a>(imports: impl IntoIterator<Item = &'a str>) -> Result<(), ModuleError> {
+    let refused: Vec<String> = imports
+        .into_iter()
+        .filter(|name| {
+            let package = name.split_once('/').map(|(package, _)| package);
+            !package.is_some_and(|p| p == WIT_PACKAGE || STD_PLUMBING.contains(&p))
+        })
+        .map(String::from)
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(ModuleError::UnsupportedImports { imports: refused })
+    }
+}
+
+/// What to use instead of the refused `imports`, one clause per kind found
+/// (in a fixed order), for [`ModuleError::UnsupportedImports`].
+fn import_advice(imports: &[String]) -> String {
+    let kinds: [(&[&str], &str); 4] = [
+        (
+            &["wasi:clocks/"],
+            "for the time (`SystemTime::now()`, `Instant::now()`) use `request.now`, the request's unix time",
+        ),
+        (
+            &["wasi:random/"],
+            "for maps and sets no `HashMap::new()` or `HashSet::new()` (their random seed) and no `rand`: use `BTreeMap`/`BTreeSet` or a fixed hasher (`BuildHasherDefault<DefaultHasher>`)",
+        ),
+        (
+            &["wasi:filesystem/"],
+            "for files (`std::fs`) compile the data in with `include_str!`, or read settings from the policy's `[module]` table",
+        ),
+        (
+            &["wasi:sockets/", "wasi:http/"],
+            "there is no network: the host fetches and caches the issuers' keys",
+        ),
+    ];
+    let mut clauses: Vec<&str> = kinds
+        .iter()
+        .filter(|(prefixes, _)| {
+            imports
+                .iter()
+                .any(|i| prefixes.iter().any(|p| i.starts_with(p)))
+        })
+        .map(|(_, clause)| *clause)
+        .collect();
+    let known = |import: &String| {
+        kinds
+            .iter()
+            .any(|(prefixes, _)| prefixes.iter().any(|p| import.starts_with(p)))
+    };
+    if imports.iter().any(|i| !known(i)) {
+        clauses.push("anything else has no replacement in the sandbox: remove the code or dependency that imports it");
+    }
+    clauses.join("; ")
 }
 
 /// Whether every `tollgate:authorizer/…@version` among `imports` names a
@@ -472,6 +557,100 @@ mod tests {
                 }
                 other => panic!("{import}: {other:?}"),
             }
+        }
+    }
+
+    /// What std for wasm32-wasip2 links in a module that never prints,
+    /// besides the contract (the default module's imports).
+    const PLUMBING: [&str; 9] = [
+        "wasi:cli/environment@0.2.6",
+        "wasi:cli/exit@0.2.6",
+        "wasi:io/error@0.2.6",
+        "wasi:io/streams@0.2.6",
+        "wasi:cli/stdin@0.2.6",
+        "wasi:cli/stdout@0.2.6",
+        "wasi:cli/stderr@0.2.6",
+        "wasi:cli/terminal-stdout@0.2.6",
+        "wasi:cli/terminal-output@0.2.6",
+    ];
+
+    #[test]
+    fn the_contract_and_std_plumbing_are_the_only_imports_that_load() {
+        let contract = [
+            "tollgate:authorizer/types@0.4.0",
+            "tollgate:authorizer/keys@0.4.0",
+        ];
+        assert!(imports_supported(contract.into_iter().chain(PLUMBING)).is_ok());
+        assert!(imports_supported([]).is_ok());
+        for refused in [
+            "wasi:clocks/wall-clock@0.2.6",
+            "wasi:clocks/monotonic-clock@0.2.6",
+            "wasi:random/random@0.2.6",
+            "wasi:random/insecure-seed@0.2.6",
+            "wasi:filesystem/types@0.2.6",
+            "wasi:filesystem/preopens@0.2.6",
+            "wasi:sockets/tcp@0.2.6",
+            "wasi:http/outgoing-handler@0.2.6",
+            "acme:telemetry/emit@1.0.0",
+            // Only whole package names match: no look-alikes.
+            "wasi:cli-extra/stdout@0.2.6",
+            "wasi:iox/streams@0.2.6",
+            "tollgate:authorizer-extra/types@0.4.0",
+            "tollgate:other/types@0.4.0",
+            // A plain function import, outside any package.
+            "now",
+        ] {
+            match imports_supported(contract.into_iter().chain(PLUMBING).chain([refused])) {
+                Err(ModuleError::UnsupportedImports { imports }) => {
+                    assert_eq!(imports, [refused]);
+                }
+                other => panic!("{refused}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_refusal_names_every_import_and_what_to_use_instead() {
+        let refused = [
+            "wasi:clocks/wall-clock@0.2.6",
+            "wasi:random/insecure-seed@0.2.6",
+            "wasi:filesystem/types@0.2.6",
+            "wasi:sockets/tcp@0.2.6",
+            "acme:telemetry/emit@1.0.0",
+        ];
+        let error = imports_supported(PLUMBING.into_iter().chain(refused)).unwrap_err();
+        let message = error.to_string();
+        for import in refused {
+            assert!(message.contains(import), "{import}: {message}");
+        }
+        for plumbing in PLUMBING {
+            assert!(!message.contains(plumbing), "{plumbing}: {message}");
+        }
+        for advice in [
+            "`request.now`",
+            "no `HashMap::new()`",
+            "`BTreeMap`",
+            "fixed hasher",
+            "`include_str!`",
+            "`[module]`",
+            "there is no network",
+            "remove the code or dependency",
+            "docs/custom-modules.md",
+        ] {
+            assert!(message.contains(advice), "{advice}: {message}");
+        }
+        // One kind, one piece of advice.
+        let clock = imports_supported(["wasi:clocks/monotonic-clock@0.2.6"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            clock.starts_with(
+                "the policy module imports wasi:clocks/monotonic-clock@0.2.6, which this host does not provide"
+            ) && clock.contains("`request.now`"),
+            "{clock}"
+        );
+        for other in ["HashMap", "include_str!", "network", "remove the code"] {
+            assert!(!clock.contains(other), "{other}: {clock}");
         }
     }
 

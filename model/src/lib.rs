@@ -267,6 +267,10 @@ pub struct Deny {
     pub rule: Option<String>,
     /// For `insufficient-scope`: the scopes that would have allowed it.
     pub required_scopes: Vec<String>,
+    /// For a valid token refused by the policy's rules: every route it may
+    /// call (as an allow's grants), so a per-token cache answers its other
+    /// routes right. Empty otherwise.
+    pub grants: Vec<Grant>,
 }
 
 impl Deny {
@@ -279,6 +283,7 @@ impl Deny {
             principal: None,
             rule: None,
             required_scopes: Vec::new(),
+            grants: Vec::new(),
         }
     }
 

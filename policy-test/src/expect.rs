@@ -103,7 +103,8 @@ pub struct Expect {
     pub rule: Option<String>,
     /// The allow's context, exactly: name -> the JSON value the module wrote.
     pub context: Option<Map<String, Value>>,
-    /// The allow's grants, exactly and in order.
+    /// The grants, exactly and in order: an allow's, or a 403's (every
+    /// route the refused token may still call).
     pub grants: Option<Vec<Grant>>,
     /// Whether the allow depended on more than the token.
     pub request_dependent: Option<bool>,
@@ -157,7 +158,7 @@ impl Expect {
         only_for("principal", &[DecisionKind::Allow, DecisionKind::Deny])?;
         only_for("rule", &[DecisionKind::Allow, DecisionKind::Deny])?;
         only_for("context", &[DecisionKind::Allow])?;
-        only_for("grants", &[DecisionKind::Allow])?;
+        only_for("grants", &[DecisionKind::Allow, DecisionKind::Deny])?;
         only_for("request_dependent", &[DecisionKind::Allow])?;
         only_for("required_scopes", &[DecisionKind::Deny])?;
 
@@ -282,6 +283,15 @@ impl Expect {
                     allow.request_dependent
                 ));
             }
+        }
+        if let (Decision::Deny(deny), Some(want)) = (decision, &self.grants)
+            && !same_grants(want, &deny.grants)
+        {
+            failures.push(format!(
+                "grants: expected {}, got {}",
+                grant_list(want),
+                grant_list(&deny.grants)
+            ));
         }
         if let (Decision::Deny(deny), Some(want)) = (decision, &self.required_scopes)
             && want != &deny.required_scopes
@@ -546,11 +556,8 @@ mod tests {
             e.message,
             "an allow has no `reason`; remove it, or expect deny or error"
         );
-        let e = expect("decision = \"deny\"\ngrants = []").unwrap_err();
-        assert_eq!(
-            e.message,
-            "a deny has no `grants`; remove it, or expect allow"
-        );
+        let e = expect("decision = \"error\"\ngrants = []").unwrap_err();
+        assert_eq!(e.field, "case[1].expect.grants");
         let e = expect("decision = \"allow\"\nrequired_scopes = [\"a\"]").unwrap_err();
         assert_eq!(e.field, "case[1].expect.required_scopes");
     }

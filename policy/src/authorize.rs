@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use crate::claims;
 use crate::config::{IssuerPolicy, Policy, render_context};
 use crate::model::{
-    Algorithm, Allow, Decision, Deny, DenyReason, Grant, KeyInfo, KeyRing, LookupError, Request,
-    VerificationKey, VerifyError,
+    Algorithm, Allow, Decision, Deny, DenyReason, DenyStatus, Grant, KeyInfo, KeyRing, LookupError,
+    Request, VerificationKey, VerifyError,
 };
 use crate::routes::RouteVerdict;
 use crate::routes::requirement::Evidence;
@@ -82,7 +82,14 @@ impl Policy {
             &token.principal,
             &request.method,
         ) {
-            RouteVerdict::Deny(deny) => Decision::Deny(deny),
+            RouteVerdict::Deny(mut deny) => {
+                // A valid token refused here may still call other routes:
+                // say which, so a per-token cache answers them right.
+                if deny.status == DenyStatus::Forbidden {
+                    deny.grants = routes.grants(&evidence);
+                }
+                Decision::Deny(deny)
+            }
             RouteVerdict::Allow { rule } => {
                 let mut context = token.context.clone();
                 if !self.context().is_empty() {

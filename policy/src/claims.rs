@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::IssuerPolicy;
+use crate::config::{IssuerPolicy, has_control};
 use crate::model::{Deny, DenyReason};
 use crate::token::echo;
 
@@ -14,6 +14,27 @@ type Claims = Map<String, Value>;
 /// never `orders.read`. Repeated spaces are tolerated.
 fn scope_tokens(value: &str) -> Vec<&str> {
     value.split(' ').filter(|s| !s.is_empty()).collect()
+}
+
+/// The scopes a token grants: `scope` (space-separated), else `scp` (a
+/// string read the same way, or an array of strings); `None` when it has
+/// neither claim. A claim of another type is `invalid-claims`. The issuer's
+/// `required_scopes` and the route rules read scopes here, alike.
+pub(crate) fn granted_scopes(claims: &Claims) -> Result<Option<Vec<&str>>, Deny> {
+    Ok(Some(match (claims.get("scope"), claims.get("scp")) {
+        (Some(Value::String(s)), _) => scope_tokens(s),
+        (Some(_), _) => return Err(invalid("scope", "a space-separated string")),
+        (None, Some(Value::String(s))) => scope_tokens(s),
+        (None, Some(Value::Array(items))) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| invalid("scp", "a string or an array of strings"))
+            })
+            .collect::<Result<_, _>>()?,
+        (None, Some(_)) => return Err(invalid("scp", "a string or an array of strings")),
+        (None, None) => return Ok(None),
+    }))
 }
 
 fn missing(name: &str) -> Deny {
@@ -206,19 +227,9 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
         })?;
 
     if !issuer.required_scopes.is_empty() {
-        let granted: Vec<&str> = match (claims.get("scope"), claims.get("scp")) {
-            (Some(Value::String(s)), _) => scope_tokens(s),
-            (Some(_), _) => return Err(invalid("scope", "a space-separated string")),
-            (None, Some(Value::String(s))) => scope_tokens(s),
-            (None, Some(Value::Array(items))) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .ok_or_else(|| invalid("scp", "a string or an array of strings"))
-                })
-                .collect::<Result<_, _>>()?,
-            (None, Some(_)) => return Err(invalid("scp", "a string or an array of strings")),
-            (None, None) => {
+        let granted = match granted_scopes(claims)? {
+            Some(granted) => granted,
+            None => {
                 return Err(Deny::new(
                     DenyReason::InsufficientScope,
                     "token grants no scopes (no `scope` or `scp` claim)",
@@ -246,6 +257,10 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
         .iter()
         .filter_map(|name| {
             let value = claims.get(name)?;
+            // No CR/LF (or any control character) ever reaches a backend.
+            if has_control(value) {
+                return None;
+            }
             serde_json::to_string(value)
                 .ok()
                 .map(|json| (name.clone(), json))

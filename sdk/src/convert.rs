@@ -168,6 +168,15 @@ macro_rules! wit_conversions {
                             principal: deny.principal,
                             rule: deny.rule,
                             required_scopes: deny.required_scopes,
+                            grants: deny
+                                .grants
+                                .into_iter()
+                                .map(|g| wit::Grant {
+                                    effect: g.effect.into(),
+                                    method: g.method,
+                                    path: g.path,
+                                })
+                                .collect(),
                         }),
                         model::Decision::Error { reason, message } => {
                             wit::Decision::Error(wit::ModuleError { reason, message })
@@ -203,6 +212,15 @@ macro_rules! wit_conversions {
                             principal: deny.principal,
                             rule: deny.rule,
                             required_scopes: deny.required_scopes,
+                            grants: deny
+                                .grants
+                                .into_iter()
+                                .map(|g| model::Grant {
+                                    effect: g.effect.into(),
+                                    method: g.method,
+                                    path: g.path,
+                                })
+                                .collect(),
                         }),
                         wit::Decision::Error(error) => model::Decision::Error {
                             reason: error.reason,

@@ -190,8 +190,8 @@ impl Entry<'_> {
 }
 
 /// Whether grant pattern `a` matches every path grant pattern `b` does (a
-/// rest only ever last). Unlike `PathPattern::covers`, a one-segment
-/// wildcard does not cover the empty segment.
+/// rest only ever last): `PathPattern::covers`' rule, on this module's
+/// tokens (a one-segment wildcard does not cover the empty segment).
 fn grant_covers(a: &[Tok], b: &[Tok]) -> bool {
     for i in 0.. {
         match (a.get(i), b.get(i)) {
@@ -292,8 +292,15 @@ fn exact_statements(
     }
     // A Deny that meets no Allow changes nothing.
     deny.retain(|d| allow.iter().any(|a| a.meets(d)));
+    // An any-method Deny is written out per routed method; the stage-wide
+    // `*/*` Allow would also cover any other method, so with such a Deny
+    // the Allow is written out per method too.
+    let whole_stage = !deny.iter().any(|d| d.method == "*");
     let render_all = |shapes: BTreeSet<Shape>| -> Vec<String> {
-        let set: BTreeSet<String> = shapes.iter().flat_map(|s| resources(base, s)).collect();
+        let set: BTreeSet<String> = shapes
+            .iter()
+            .flat_map(|s| resources(base, s, whole_stage))
+            .collect();
         set.into_iter().collect()
     };
     Ok((render_all(allow), render_all(deny)))
@@ -416,7 +423,7 @@ fn replaced(toks: &[Tok], at: usize, with: &[Tok]) -> Vec<Tok> {
 }
 
 /// The execute-api ARNs of an IAM-form shape (literals and `*` only).
-fn resources(base: &str, shape: &Shape) -> Vec<String> {
+fn resources(base: &str, shape: &Shape, whole_stage: bool) -> Vec<String> {
     let path = shape
         .toks
         .iter()
@@ -428,7 +435,7 @@ fn resources(base: &str, shape: &Shape) -> Vec<String> {
         .join("/");
     if shape.method != "*" {
         vec![format!("{base}/{}/{path}", shape.method)]
-    } else if shape.toks == [Tok::Plus] {
+    } else if whole_stage && shape.toks == [Tok::Plus] {
         vec![format!("{base}/*/*")]
     } else {
         METHODS

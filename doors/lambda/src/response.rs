@@ -16,7 +16,7 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use serde_json::{Map, Value};
 use tollgate_host::model::grants::route_granted;
-use tollgate_host::model::{Allow, Decision, DenyReason, Outcome};
+use tollgate_host::model::{Allow, Decision, DenyReason, Grant, Outcome};
 
 use crate::arn::ExecuteApiArn;
 use crate::event::{ApiGatewayRequest, EventKind};
@@ -72,11 +72,10 @@ pub fn answer(
             } else {
                 let arn = request.method_arn.as_deref().ok_or_else(no_arn)?;
                 let route = literal_route(arn, deny.reason)?;
-                let statement = statement(IamPolicyEffect::Deny, vec![route]);
                 Ok(iam_response(
                     kind,
                     deny.principal.as_deref().unwrap_or(DENIED_PRINCIPAL),
-                    vec![statement],
+                    forbidden_statements(request, arn, route, &deny.grants),
                     context,
                     None,
                 ))
@@ -182,6 +181,40 @@ fn iam_allow(
     ))
 }
 
+/// A 403's statements: an explicit Deny of the requested route, and, when
+/// the token may call other routes (the deny's grants) and IAM can say so
+/// exactly, those routes too, so a cached answer refuses this route
+/// without refusing the token's others. Without an exact form, the Deny of
+/// this route alone (a cache then refuses the token's other routes until
+/// it expires: set the TTL to 0 or put the route in the identity sources).
+fn forbidden_statements(
+    request: &ApiGatewayRequest,
+    requested: &str,
+    route: String,
+    grants: &[Grant],
+) -> Vec<IamPolicyStatement> {
+    let mut deny = vec![route];
+    let mut statements = Vec::new();
+    if !grants.is_empty()
+        && let Some(arn) = ExecuteApiArn::parse(requested)
+    {
+        let (method, path) = routed(request);
+        let granted = grant_statements(&arn, requested, &method, &path, grants);
+        if granted.exact && !granted.allow.is_empty() {
+            statements.push(statement(IamPolicyEffect::Allow, granted.allow));
+            deny.extend(granted.deny);
+        } else if !granted.exact {
+            tracing::warn!(
+                "the token's other routes have no exact form as IAM statements: this 403 is cached as a refusal of them too; set the authorizer's result TTL to 0 or put the route in its identity sources"
+            );
+        }
+    }
+    deny.sort();
+    deny.dedup();
+    statements.push(statement(IamPolicyEffect::Deny, deny));
+    statements
+}
+
 /// The route grants are matched against: the method and path in the
 /// event's ARN (what API Gateway evaluates an IAM policy against, relative
 /// to the stage), else the request's own.
@@ -279,15 +312,22 @@ pub fn context_map(allow: &Allow, max_bytes: usize) -> Map<String, Value> {
     let mut size = 2; // `{}`
     let mut dropped = Vec::new();
     for (name, json) in &allow.context {
-        let value = match serde_json::from_str::<Value>(json) {
-            Ok(Value::Null) => continue,
-            Ok(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => v,
-            Ok(other) => Value::String(other.to_string()),
-            Err(_) => Value::String(json.clone()),
-        };
+        let parsed =
+            serde_json::from_str::<Value>(json).unwrap_or_else(|_| Value::String(json.clone()));
         if map.contains_key(name) {
             continue;
         }
+        // No CR/LF (or other control character) ever reaches a backend,
+        // whatever module wrote the context.
+        if has_control(&parsed) || name.chars().any(char::is_control) {
+            dropped.push(name.clone());
+            continue;
+        }
+        let value = match parsed {
+            Value::Null => continue,
+            v @ (Value::String(_) | Value::Number(_) | Value::Bool(_)) => v,
+            other => Value::String(other.to_string()),
+        };
         let entry = json_len(&Value::String(name.clone())) + 1 + json_len(&value);
         let added = if map.is_empty() { entry } else { entry + 1 };
         if size + added > max_bytes {
@@ -298,9 +338,20 @@ pub fn context_map(allow: &Allow, max_bytes: usize) -> Map<String, Value> {
         map.insert(name.clone(), value);
     }
     if !dropped.is_empty() {
-        tracing::warn!(dropped = ?dropped, max_bytes, "context entries left out to stay within the context size limit");
+        tracing::warn!(dropped = ?dropped, max_bytes, "context entries left out: over the context size limit, or holding a control character");
     }
     map
+}
+
+fn has_control(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.chars().any(char::is_control),
+        Value::Array(items) => items.iter().any(has_control),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.chars().any(char::is_control) || has_control(v)),
+        _ => false,
+    }
 }
 
 fn json_len(value: &Value) -> usize {
@@ -340,6 +391,9 @@ mod tests {
                 ("none", "null"),
                 ("groups", "[\"a\",\"b\"]"),
                 ("obj", "{\"k\":{\"x\":1}}"),
+                ("crlf", "\"a\\r\\nSet-Cookie: x\""),
+                ("nested", "[\"ok\", \"b\\u0000\"]"),
+                ("bad\nname", "1"),
             ]),
             8192,
         );
@@ -474,6 +528,61 @@ mod tests {
         let statement = &answer["policyDocument"]["Statement"][0];
         assert_eq!(statement["Effect"], "Deny");
         assert_eq!(statement["Resource"], serde_json::json!([arn]));
+    }
+
+    /// A 403 cached per token must not refuse the token's other routes: it
+    /// denies the requested route and allows what the deny's grants allow.
+    #[test]
+    fn a_forbidden_deny_keeps_the_tokens_other_routes() {
+        let stage = "arn:aws:execute-api:us-east-1:1:api/prod";
+        let mut deny = tollgate_host::model::Deny::new(DenyReason::Forbidden, "admins only")
+            .with_principal("alice");
+        deny.grants = vec![
+            Grant::deny("GET", "/orders/admin"),
+            Grant::allow("GET", "/orders/*"),
+        ];
+        let arn = format!("{stage}/GET/orders/admin");
+        let req = request("GET", "/orders/admin", Some(&arn));
+        let got = answer(
+            EventKind::RestRequest,
+            &req,
+            &Decision::Deny(deny.clone()),
+            &LambdaSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(got["principalId"], "alice");
+        assert_eq!(
+            got["policyDocument"]["Statement"],
+            serde_json::json!([
+                {
+                    "Action": ["execute-api:Invoke"],
+                    "Effect": "Allow",
+                    "Resource": [format!("{stage}/GET/orders/*")],
+                },
+                {
+                    "Action": ["execute-api:Invoke"],
+                    "Effect": "Deny",
+                    "Resource": [format!("{stage}/GET/orders/admin")],
+                },
+            ])
+        );
+        // Without grants (the token may call nothing): the route alone.
+        deny.grants.clear();
+        let got = answer(
+            EventKind::RestRequest,
+            &req,
+            &Decision::Deny(deny),
+            &LambdaSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            got["policyDocument"]["Statement"],
+            serde_json::json!([{
+                "Action": ["execute-api:Invoke"],
+                "Effect": "Deny",
+                "Resource": [arn],
+            }])
+        );
     }
 
     #[test]

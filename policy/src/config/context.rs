@@ -111,8 +111,8 @@ pub(super) fn parse_context(value: &toml::Value) -> Result<Vec<ContextEntry>, Co
 /// The context values `entries` take from `claims`, as (name, JSON text)
 /// pairs, within `max_bytes` of names and values. A claim that is absent
 /// or null, holds an object, or holds a control character anywhere (CR,
-/// LF: a header could be split) is left out; so is an entry that would
-/// pass the size cap, and every one after it fits or not in order.
+/// LF: a header could be split) is left out; so is an entry that does not
+/// fit in what is left of `max_bytes` (later, smaller ones still may).
 pub fn render(
     entries: &[ContextEntry],
     claims: &serde_json::Map<String, serde_json::Value>,
@@ -155,7 +155,8 @@ pub fn render(
     out
 }
 
-fn has_control(value: &serde_json::Value) -> bool {
+/// Whether a JSON value holds a control character anywhere (keys included).
+pub fn has_control(value: &serde_json::Value) -> bool {
     use serde_json::Value;
     match value {
         Value::String(s) => s.chars().any(char::is_control),

@@ -24,7 +24,9 @@ use document::{as_table, err, line_column, syntax_error_path};
 use issuer::parse_issuer;
 use limits::parse_limits;
 
-pub use context::{ArrayForm, ContextEntry, DEFAULT_MAX_CONTEXT_BYTES, render as render_context};
+pub use context::{
+    ArrayForm, ContextEntry, DEFAULT_MAX_CONTEXT_BYTES, has_control, render as render_context,
+};
 pub use issuer::{DEFAULT_LEEWAY_SECONDS, MAX_LEEWAY_SECONDS};
 pub use key_url::check_key_url;
 pub use limits::{
@@ -216,7 +218,9 @@ impl Policy {
             issuers.push(issuer);
         }
 
-        let routes = routes::parse_routes(document.get("routes"), document.get("route"))?;
+        let issuer_names: Vec<&str> = issuers.iter().map(|i| i.issuer.as_str()).collect();
+        let routes =
+            routes::parse_routes(document.get("routes"), document.get("route"), &issuer_names)?;
         let context = match document.get("context") {
             None => Vec::new(),
             Some(value) => context::parse_context(value)?,

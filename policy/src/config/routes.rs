@@ -46,6 +46,7 @@ const REQUIREMENT_FIELDS: &[&str] = &[
 pub(super) fn parse_routes(
     settings: Option<&toml::Value>,
     rules: Option<&toml::Value>,
+    issuers: &[&str],
 ) -> Result<Routes, ConfigError> {
     let (default, groups_claim) = match settings {
         None => (None, None),
@@ -88,6 +89,12 @@ pub(super) fn parse_routes(
                 _ => Ok(Routes::everything()),
             };
         }
+        Some(toml::Value::Array(entries)) if entries.is_empty() => {
+            return Err(err(
+                "route",
+                "an empty list of rules would refuse every request; write `[[route]]` sections, or remove `route`",
+            ));
+        }
         Some(toml::Value::Array(entries)) => entries,
         Some(other) => {
             return Err(err(
@@ -106,6 +113,24 @@ pub(super) fn parse_routes(
         let path = format!("route[{index}]");
         let table = as_table(entry, &path, "write each rule as a `[[route]]` section")?;
         let rule = parse_rule(table, &path, &groups_claim)?;
+        if rule.label != path && is_automatic_label(&rule.label) {
+            return Err(err(
+                format!("{path}.name"),
+                format!(
+                    "`{}` looks like another rule's automatic label; choose a name that does not read route[N]",
+                    rule.label
+                ),
+            ));
+        }
+        if let Some(unknown) = unknown_issuer(&rule.requirement, issuers) {
+            return Err(err(
+                format!("{path}.issuers"),
+                format!(
+                    "issuer `{unknown}` is not configured, so no token could satisfy this; write one of the `[[issuer]]` issuers ({})",
+                    issuers.join(", ")
+                ),
+            ));
+        }
         if !names.insert(rule.label.clone()) {
             return Err(err(
                 format!("{path}.name"),
@@ -224,6 +249,12 @@ fn parse_methods(
                 ));
             }
             return Ok(None);
+        }
+        if method.eq_ignore_ascii_case("any") {
+            return Err(err(
+                format!("{field}[{i}]"),
+                "for any method write methods = [\"*\"], or leave `methods` out",
+            ));
         }
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
             return Err(err(
@@ -662,5 +693,27 @@ fn shown(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => format!("\"{}\"", quoted_prefix(s)),
         other => format!("a {}", other.type_str()),
+    }
+}
+
+/// `route[N]`: the label a rule without a `name` gets.
+fn is_automatic_label(label: &str) -> bool {
+    label
+        .strip_prefix("route[")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The first issuer a requirement names that the policy does not configure.
+fn unknown_issuer<'a>(requirement: &'a Requirement, issuers: &[&str]) -> Option<&'a str> {
+    match requirement {
+        Requirement::Issuer(named) => named
+            .iter()
+            .map(String::as_str)
+            .find(|n| !issuers.contains(n)),
+        Requirement::All(items) | Requirement::Any(items) => {
+            items.iter().find_map(|r| unknown_issuer(r, issuers))
+        }
+        _ => None,
     }
 }

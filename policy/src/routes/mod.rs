@@ -78,10 +78,12 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Methods compare without regard to case, as grants do: a front door
+    /// that passes `get` must not skip a `GET` rule.
     fn allows_method(&self, method: &str) -> bool {
         self.methods
             .as_ref()
-            .is_none_or(|m| m.iter().any(|x| x == method))
+            .is_none_or(|m| m.iter().any(|x| x.eq_ignore_ascii_case(method)))
     }
 
     fn grant_methods(&self) -> Vec<&str> {
@@ -138,6 +140,10 @@ pub struct Routes {
 
 /// Most configure-time warnings listed one by one.
 const MAX_WARNINGS: usize = 20;
+
+/// Most grants the Lambda door writes into one IAM policy
+/// (`tollgate_lambda`'s `MAX_EXACT_GRANTS`).
+const MAX_IAM_GRANTS: usize = 256;
 
 /// How a rule decided a request for a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,6 +323,20 @@ impl Routes {
                     break;
                 }
             }
+            // A one-segment wildcard before a rest, not right before it:
+            // in IAM neither `*` can be told apart (`/a/{x}/b/*`).
+            let segments = rule.pattern.segments();
+            if segments.last() == Some(&Segment::Rest)
+                && segments
+                    .iter()
+                    .enumerate()
+                    .any(|(i, s)| *s == Segment::One && i + 2 != segments.len())
+            {
+                warnings.push(format!(
+                    "{} has a one-segment wildcard before a final rest: IAM cannot write it exactly, so for tokens it allows, {ADVICE}",
+                    rule.describe()
+                ));
+            }
             // A bound capture under a broader allow: "this tenant, not the others".
             if !rule.binds.is_empty()
                 && (self.default == DefaultAccess::Authenticated || !later.is_empty())
@@ -340,6 +360,12 @@ impl Routes {
                     other.describe()
                 ));
             }
+        }
+        if self.rules.len() > MAX_IAM_GRANTS {
+            warnings.push(format!(
+                "{} rules: a token allowed more than {MAX_IAM_GRANTS} of them gets more grants than the Lambda door writes into one IAM policy, so for it, {ADVICE}",
+                self.rules.len()
+            ));
         }
         if warnings.len() > MAX_WARNINGS {
             let more = warnings.len() - MAX_WARNINGS;
@@ -397,6 +423,15 @@ impl Routes {
             };
         };
         let refuse = |unmet: Unmet| {
+            if unmet.invalid_claims {
+                return RouteVerdict::Deny(
+                    Deny::new(
+                        DenyReason::InvalidClaims,
+                        format!("{}: {}", rule.label, unmet.detail),
+                    )
+                    .with_rule(rule.label.clone()),
+                );
+            }
             let mut deny = match unmet.scopes {
                 Some(scopes) => {
                     let mut deny = Deny::new(DenyReason::InsufficientScope, String::new());
@@ -424,6 +459,7 @@ impl Routes {
                                 bind.capture, bind.claim
                             ),
                             scopes: None,
+                            invalid_claims: false,
                         });
                     }
                     None => {
@@ -433,6 +469,7 @@ impl Routes {
                                 bind.claim, bind.capture
                             ),
                             scopes: None,
+                            invalid_claims: false,
                         });
                     }
                 }
@@ -569,8 +606,9 @@ impl Routes {
         grants
     }
 
-    /// Position of a rule in the specificity order (tests, docs).
-    pub fn rank(&self, label: &str) -> Option<usize> {
+    /// Position of a rule in the specificity order.
+    #[cfg(test)]
+    pub(crate) fn rank(&self, label: &str) -> Option<usize> {
         let index = self.rules.iter().position(|r| r.label == label)?;
         self.rank.get(index).copied()
     }
@@ -591,7 +629,7 @@ fn bound_value<'a>(bind: &Bind, claims: &'a Map<String, Value>) -> Option<&'a st
 }
 
 /// Non-empty, not `.` or `..`, and none of `/ \ ? # * % ; { }` or a control character.
-pub fn is_plain_segment(value: &str) -> bool {
+fn is_plain_segment(value: &str) -> bool {
     !value.is_empty()
         && value != "."
         && value != ".."

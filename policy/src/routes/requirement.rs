@@ -99,6 +99,9 @@ pub struct Unmet {
     pub detail: String,
     /// When only scopes were missing: scopes that would have satisfied it.
     pub scopes: Option<Vec<String>>,
+    /// The token's scope claim has the wrong type (`invalid-claims`, 401,
+    /// as when the issuer's own `required_scopes` read it).
+    pub invalid_claims: bool,
 }
 
 impl Unmet {
@@ -106,6 +109,15 @@ impl Unmet {
         Unmet {
             detail,
             scopes: None,
+            invalid_claims: false,
+        }
+    }
+
+    fn invalid(detail: String) -> Self {
+        Unmet {
+            detail,
+            scopes: None,
+            invalid_claims: true,
         }
     }
 }
@@ -118,26 +130,12 @@ pub struct Evidence<'a> {
 }
 
 impl<'a> Evidence<'a> {
-    /// Read the scopes of `claims` (`scope`, a space-separated string, else
-    /// `scp`, a string or an array of strings).
+    /// Read the scopes of `claims` once (`scope`, else `scp`: see
+    /// [`crate::claims`]' `granted_scopes`, which the issuer's checks use too).
     pub fn new(claims: &'a Map<String, Value>, issuer: &'a str) -> Self {
-        let scopes = match (claims.get("scope"), claims.get("scp")) {
-            (Some(Value::String(s)), _) => Ok(s.split(' ').filter(|s| !s.is_empty()).collect()),
-            (Some(_), _) => Err(String::from(
-                "claim `scope` is not a space-separated string",
-            )),
-            (None, Some(Value::String(s))) => Ok(s.split(' ').filter(|s| !s.is_empty()).collect()),
-            (None, Some(Value::Array(items))) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .ok_or_else(|| String::from("claim `scp` is not an array of strings"))
-                })
-                .collect(),
-            (None, Some(_)) => Err(String::from(
-                "claim `scp` is not a string or an array of strings",
-            )),
-            (None, None) => Ok(Vec::new()),
+        let scopes = match crate::claims::granted_scopes(claims) {
+            Ok(granted) => Ok(granted.unwrap_or_default()),
+            Err(deny) => Err(deny.detail),
         };
         Evidence {
             claims,
@@ -192,17 +190,19 @@ impl Requirement {
                     .map(|u| u.scopes.clone())
                     .collect::<Option<Vec<_>>>()
                     .map(|lists| lists.concat());
+                let invalid_claims = unmet.iter().any(|u| u.invalid_claims);
                 let details: Vec<String> = unmet.into_iter().map(|u| u.detail).collect();
                 Err(Unmet {
                     detail: format!("none of: {}", details.join("; ")),
                     scopes,
+                    invalid_claims,
                 })
             }
             Requirement::Scopes(wanted) => {
                 let granted = evidence
                     .scopes
                     .as_ref()
-                    .map_err(|e| Unmet::other(e.clone()))?;
+                    .map_err(|e| Unmet::invalid(e.clone()))?;
                 let lacking: Vec<String> = wanted
                     .iter()
                     .filter(|w| !granted.contains(&w.as_str()))
@@ -214,6 +214,7 @@ impl Requirement {
                     Err(Unmet {
                         detail: format!("missing scope(s): {}", lacking.join(" ")),
                         scopes: Some(wanted.clone()),
+                        invalid_claims: false,
                     })
                 }
             }
@@ -221,13 +222,14 @@ impl Requirement {
                 let granted = evidence
                     .scopes
                     .as_ref()
-                    .map_err(|e| Unmet::other(e.clone()))?;
+                    .map_err(|e| Unmet::invalid(e.clone()))?;
                 if wanted.iter().any(|w| granted.contains(&w.as_str())) {
                     Ok(())
                 } else {
                     Err(Unmet {
                         detail: format!("needs one of the scopes: {}", wanted.join(" ")),
                         scopes: Some(wanted.clone()),
+                        invalid_claims: false,
                     })
                 }
             }

@@ -1,8 +1,11 @@
 //! A test-only policy module that misbehaves on request, so the host's
 //! sandbox can be shown to fail closed. By request path:
-//! `/trap` panics (a trap), `/loop` never returns (the deadline),
-//! `/grow` allocates without bound (the memory cap); anything else is a
-//! plain `forbidden` deny. It never allows.
+//! `/trap` panics (a trap), `/print` writes to stdout (a trap: the host
+//! provides no WASI), `/loop` never returns (the deadline), `/grow`
+//! allocates without bound (the memory cap); anything else is a plain
+//! `forbidden` deny. It never allows. It imports nothing but the contract
+//! and std's `wasi:cli`/`wasi:io` plumbing, or the host would refuse it at
+//! load (no clock, no `HashMap::new()`).
 //!
 //! It uses the raw generated bindings (not `tollgate-sdk`) on purpose: it
 //! must be able to trap, loop and hoard, which no SDK module should.
@@ -37,22 +40,13 @@ mod component {
         fn authorize(request: wit::Request) -> wit::Decision {
             match request.path.as_str() {
                 "/trap" => panic!("asked to trap"),
-                // The host gives modules no WASI: these compile, then trap
-                // on the import the host does not provide.
-                "/clock" => {
-                    let now = std::time::SystemTime::now();
-                    std::hint::black_box(now);
+                // std's stdout is linked, but the host provides no WASI:
+                // the write traps, naming `wasi:cli/stdout`.
+                "/print" => {
+                    println!("asked to print");
                     wit::Decision::Error(wit::ModuleError {
-                        reason: "clock".into(),
-                        message: "read the clock".into(),
-                    })
-                }
-                "/random" => {
-                    let map: std::collections::HashMap<u8, u8> = std::collections::HashMap::new();
-                    std::hint::black_box(&map);
-                    wit::Decision::Error(wit::ModuleError {
-                        reason: "random".into(),
-                        message: "seeded a hash map".into(),
+                        reason: "print".into(),
+                        message: "printed".into(),
                     })
                 }
                 "/loop" => {
@@ -75,6 +69,7 @@ mod component {
                     principal: None,
                     rule: None,
                     required_scopes: Vec::new(),
+                    grants: Vec::new(),
                 }),
             }
         }

@@ -439,6 +439,14 @@ fn everything_is_one_stage_wildcard() {
     assert_eq!(got.allow, [res("*/*")]);
     assert_eq!(got.deny, [res("GET/admin")]);
     check(&grants, ("GET", "/admin"), &routes_for(&grants));
+    // An any-method Deny is written per routed method, so the Allow is too:
+    // a stage-wide `*/*` would let any other method through `/admin`.
+    let grants = [deny("*", "/admin"), allow("*", "/*")];
+    let got = statements_at("GET", "/orders/42", &grants);
+    assert!(!got.allow.contains(&res("*/*")), "{:?}", got.allow);
+    assert_eq!(got.allow.len(), METHODS.len());
+    assert_eq!(got.deny.len(), METHODS.len());
+    check(&grants, ("GET", "/admin"), &routes_for(&grants));
 }
 
 #[test]
