@@ -225,6 +225,20 @@ impl Policy {
             None => Vec::new(),
             Some(value) => context::parse_context(value)?,
         };
+        for (index, entry) in context.iter().enumerate() {
+            if let Some(issuer) = issuers
+                .iter()
+                .position(|i| i.context_claims.contains(&entry.name))
+            {
+                return Err(err(
+                    format!("context[{index}].name"),
+                    format!(
+                        "`{}` is already forwarded by issuer[{issuer}].context_claims; give this mapping another name",
+                        entry.name
+                    ),
+                ));
+            }
+        }
         let module = match document.get("module") {
             None => None,
             Some(value) => Some(

@@ -567,6 +567,17 @@ fn config_errors_name_the_field_and_what_to_write() {
             "header name",
         ),
     ];
+    let clash = Policy::from_toml(&format!(
+        "{}\n[[context]]\nclaim = \"email\"",
+        policy_text("context_claims = [\"email\"]")
+    ))
+    .unwrap_err();
+    assert_eq!(clash.field, "context[0].name");
+    assert!(
+        clash.message.contains("issuer[0].context_claims"),
+        "{}",
+        clash.message
+    );
     let empty = Policy::from_toml(&format!("route = []\n{}", policy_text(""))).unwrap_err();
     assert_eq!(empty.field, "route");
     assert!(empty.message.contains("empty list"), "{}", empty.message);
