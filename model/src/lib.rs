@@ -205,6 +205,32 @@ pub enum DenyReason {
 }
 
 impl DenyReason {
+    /// Every deny reason, in the order `wit/types.wit` lists them.
+    pub const ALL: [DenyReason; 22] = [
+        DenyReason::MissingToken,
+        DenyReason::MultipleTokens,
+        DenyReason::Malformed,
+        DenyReason::DisallowedAlgorithm,
+        DenyReason::UntrustedHeader,
+        DenyReason::WrongType,
+        DenyReason::UnknownKey,
+        DenyReason::KeyMismatch,
+        DenyReason::BadSignature,
+        DenyReason::InvalidClaims,
+        DenyReason::MissingClaim,
+        DenyReason::Expired,
+        DenyReason::NotYetValid,
+        DenyReason::IssuedInFuture,
+        DenyReason::LifetimeTooLong,
+        DenyReason::WrongIssuer,
+        DenyReason::WrongAudience,
+        DenyReason::WrongClient,
+        DenyReason::WrongTokenUse,
+        DenyReason::InsufficientScope,
+        DenyReason::Forbidden,
+        DenyReason::KeysUnavailable,
+    ];
+
     /// The kebab-case name used in WIT and in JSON output (`bad-signature`).
     pub fn as_str(self) -> &'static str {
         match self {

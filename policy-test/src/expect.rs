@@ -21,30 +21,7 @@ const EXPECT_FIELDS: [&str; 9] = [
 ];
 
 /// Every deny reason, by its kebab-case name (`wit/types.wit`).
-pub(crate) const DENY_REASONS: [DenyReason; 22] = [
-    DenyReason::MissingToken,
-    DenyReason::MultipleTokens,
-    DenyReason::Malformed,
-    DenyReason::DisallowedAlgorithm,
-    DenyReason::UntrustedHeader,
-    DenyReason::WrongType,
-    DenyReason::UnknownKey,
-    DenyReason::KeyMismatch,
-    DenyReason::BadSignature,
-    DenyReason::InvalidClaims,
-    DenyReason::MissingClaim,
-    DenyReason::Expired,
-    DenyReason::NotYetValid,
-    DenyReason::IssuedInFuture,
-    DenyReason::LifetimeTooLong,
-    DenyReason::WrongIssuer,
-    DenyReason::WrongAudience,
-    DenyReason::WrongClient,
-    DenyReason::WrongTokenUse,
-    DenyReason::InsufficientScope,
-    DenyReason::Forbidden,
-    DenyReason::KeysUnavailable,
-];
+pub(crate) const DENY_REASONS: [DenyReason; 22] = DenyReason::ALL;
 
 /// The HTTP statuses a decision can have (`Outcome::http_status`).
 const STATUSES: [u16; 5] = [200, 401, 403, 500, 503];

@@ -84,6 +84,26 @@ macro_rules! wit_conversions {
             fn fields_from_wit(fields: Vec<wit::Field>) -> Vec<(String, String)> {
                 fields.into_iter().map(|f| (f.name, f.value)).collect()
             }
+            fn grants_to_wit(grants: Vec<model::Grant>) -> Vec<wit::Grant> {
+                grants
+                    .into_iter()
+                    .map(|g| wit::Grant {
+                        effect: g.effect.into(),
+                        method: g.method,
+                        path: g.path,
+                    })
+                    .collect()
+            }
+            fn grants_from_wit(grants: Vec<wit::Grant>) -> Vec<model::Grant> {
+                grants
+                    .into_iter()
+                    .map(|g| model::Grant {
+                        effect: g.effect.into(),
+                        method: g.method,
+                        path: g.path,
+                    })
+                    .collect()
+            }
 
             impl ::core::convert::From<&model::Request> for wit::Request {
                 fn from(request: &model::Request) -> Self {
@@ -148,15 +168,7 @@ macro_rules! wit_conversions {
                                 .into_iter()
                                 .map(|(name, value)| wit::Field { name, value })
                                 .collect(),
-                            grants: allow
-                                .grants
-                                .into_iter()
-                                .map(|g| wit::Grant {
-                                    effect: g.effect.into(),
-                                    method: g.method,
-                                    path: g.path,
-                                })
-                                .collect(),
+                            grants: grants_to_wit(allow.grants),
                             request_dependent: allow.request_dependent,
                             expires_at: allow.expires_at,
                             rule: allow.rule,
@@ -168,15 +180,7 @@ macro_rules! wit_conversions {
                             principal: deny.principal,
                             rule: deny.rule,
                             required_scopes: deny.required_scopes,
-                            grants: deny
-                                .grants
-                                .into_iter()
-                                .map(|g| wit::Grant {
-                                    effect: g.effect.into(),
-                                    method: g.method,
-                                    path: g.path,
-                                })
-                                .collect(),
+                            grants: grants_to_wit(deny.grants),
                         }),
                         model::Decision::Error { reason, message } => {
                             wit::Decision::Error(wit::ModuleError { reason, message })
@@ -192,15 +196,7 @@ macro_rules! wit_conversions {
                             principal: allow.principal,
                             issuer: allow.issuer,
                             context: fields_from_wit(allow.context),
-                            grants: allow
-                                .grants
-                                .into_iter()
-                                .map(|g| model::Grant {
-                                    effect: g.effect.into(),
-                                    method: g.method,
-                                    path: g.path,
-                                })
-                                .collect(),
+                            grants: grants_from_wit(allow.grants),
                             request_dependent: allow.request_dependent,
                             expires_at: allow.expires_at,
                             rule: allow.rule,
@@ -212,15 +208,7 @@ macro_rules! wit_conversions {
                             principal: deny.principal,
                             rule: deny.rule,
                             required_scopes: deny.required_scopes,
-                            grants: deny
-                                .grants
-                                .into_iter()
-                                .map(|g| model::Grant {
-                                    effect: g.effect.into(),
-                                    method: g.method,
-                                    path: g.path,
-                                })
-                                .collect(),
+                            grants: grants_from_wit(deny.grants),
                         }),
                         wit::Decision::Error(error) => model::Decision::Error {
                             reason: error.reason,

@@ -13,22 +13,8 @@ use crate::routes::{Bind, DefaultAccess, Routes, Rule};
 /// The groups claim when `[routes] groups_claim` is not set.
 pub const DEFAULT_GROUPS_CLAIM: &str = "cognito:groups";
 
-const ROUTE_FIELDS: &[&str] = &[
-    "name",
-    "methods",
-    "path",
-    "public",
-    "bind",
-    "scopes",
-    "any_scopes",
-    "groups",
-    "any_groups",
-    "claims",
-    "issuers",
-    "audiences",
-    "requires_any",
-    "requires_all",
-];
+/// What a `[[route]]` has besides the requirement fields.
+const ROUTE_ONLY_FIELDS: &[&str] = &["name", "methods", "path", "public", "bind"];
 
 const REQUIREMENT_FIELDS: &[&str] = &[
     "scopes",
@@ -151,7 +137,11 @@ fn parse_rule(
     path: &str,
     groups_claim: &ClaimPath,
 ) -> Result<Rule, ConfigError> {
-    unknown_fields(table, path, ROUTE_FIELDS)?;
+    unknown_fields(
+        table,
+        path,
+        &[ROUTE_ONLY_FIELDS, REQUIREMENT_FIELDS].concat(),
+    )?;
     let label = match table.get("name") {
         None => path.to_string(),
         Some(toml::Value::String(s)) if !s.trim().is_empty() => s.clone(),
