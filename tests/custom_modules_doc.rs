@@ -227,24 +227,7 @@ fn sh(script: &str, dir: &Path, bin: &Path) -> String {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // The outer cargo's variables are meant for this test's own build.
-    for (key, _) in std::env::vars_os() {
-        let Some(key) = key.to_str() else { continue };
-        let keep = matches!(key, "CARGO_HOME" | "CARGO_TERM_COLOR")
-            || key.starts_with("CARGO_HTTP_")
-            || key.starts_with("CARGO_REGISTRIES_");
-        let drop = (key.starts_with("CARGO_") && !keep)
-            || matches!(
-                key,
-                "RUSTC"
-                    | "RUSTC_WRAPPER"
-                    | "RUSTC_WORKSPACE_WRAPPER"
-                    | "RUSTFLAGS"
-                    | "RUSTDOCFLAGS"
-            );
-        if drop {
-            command.env_remove(key);
-        }
-    }
+    tollgate_build_support::scrub_outer_cargo_env(&mut command);
     let path = std::env::var_os("PATH").unwrap_or_default();
     let path = std::env::join_paths(
         std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&path)),

@@ -120,8 +120,9 @@ fn has_target(sysroot: &Path) -> bool {
 }
 
 /// The outer cargo sets variables (wrappers, flags, target dir, features)
-/// meant for the host build; the nested guest build must not inherit them.
-fn scrub_outer_cargo_env(cmd: &mut Command) {
+/// meant for its own build; a nested cargo (the guest build here, a test's
+/// scratch crate elsewhere) must not inherit them. Removes them from `cmd`.
+pub fn scrub_outer_cargo_env(cmd: &mut Command) {
     for (key, _) in env::vars_os() {
         let Some(key) = key.to_str() else { continue };
         let keep = matches!(key, "CARGO_HOME" | "CARGO_MAKEFLAGS" | "CARGO_TERM_COLOR")

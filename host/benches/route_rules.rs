@@ -86,8 +86,10 @@ fn micros(d: Duration) -> f64 {
 }
 
 fn main() {
-    // The bench sets its own secret before any thread starts.
-    unsafe_env_set("TOLLGATE_BENCH_SECRET", SECRET_B64URL);
+    // The secret, in a file the policy names (as the decision bench does).
+    let dir = std::env::temp_dir().join(format!("tollgate-route-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    std::fs::write(dir.join("secret.txt"), SECRET_B64URL).expect("write secret");
     let full = std::env::args().any(|a| a == "--bench");
     let (batches, per_batch, tokens) = if full { (15, 400, 4000) } else { (3, 20, 60) };
     let module = PolicyModule::default_module(SandboxLimits::default()).expect("module compiles");
@@ -99,7 +101,7 @@ fn main() {
     };
     let key = SigningKey::from_secret(Algorithm::Hs256, "bench", &secret).expect("key");
     let issuer = format!(
-        "[[issuer]]\nissuer = \"{ISSUER}\"\naudiences = [\"bench-api\"]\nalgorithms = [\"HS256\"]\n[[issuer.secrets]]\nkid = \"bench\"\nenv = \"TOLLGATE_BENCH_SECRET\"\nencoding = \"base64url\"\nalgorithm = \"HS256\"\n"
+        "[[issuer]]\nissuer = \"{ISSUER}\"\naudiences = [\"bench-api\"]\nalgorithms = [\"HS256\"]\n[[issuer.secrets]]\nkid = \"bench\"\nfile = \"secret.txt\"\nencoding = \"base64url\"\nalgorithm = \"HS256\"\n"
     );
 
     println!(
@@ -133,7 +135,7 @@ fn main() {
             let authorizer = Authorizer::new(
                 module.clone(),
                 &policy,
-                &ConfigBase::Embedded(Vec::new()),
+                &ConfigBase::Dir(dir.clone()),
                 "bench policy",
             )
             .expect("bench policy is valid");
@@ -193,13 +195,5 @@ fn main() {
             );
         }
     }
-}
-
-/// Set an environment variable before any other thread exists.
-fn unsafe_env_set(name: &str, value: &str) {
-    // SAFETY: called at the start of `main`, before the host starts threads.
-    #[allow(unsafe_code)]
-    unsafe {
-        std::env::set_var(name, value);
-    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -22,6 +22,11 @@ use std::cmp::Ordering;
 
 use crate::{Effect, Grant};
 
+/// The most grants an IAM policy is built from (the Lambda door): a token
+/// with more is answered for the requested route only, and a policy with
+/// more rules than this is warned about at load.
+pub const MAX_IAM_GRANTS: usize = 256;
+
 impl Grant {
     /// A grant letting `method` `path` through.
     pub fn allow(method: impl Into<String>, path: impl Into<String>) -> Self {

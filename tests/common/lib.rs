@@ -180,3 +180,30 @@ pub fn component_imports(bytes: &[u8]) -> Vec<String> {
         .map(|(name, _)| name.to_string())
         .collect()
 }
+
+/// Assert that `module` imports only the contract and Rust std's
+/// stdio/environment plumbing (`wasi:cli`, `wasi:io`, which the host
+/// defines as traps): nothing that could reach files, sockets, clocks,
+/// randomness or HTTP. Returns the imports.
+pub fn assert_sandboxed_imports(module: &[u8]) -> Vec<String> {
+    let imports = component_imports(module);
+    for import in &imports {
+        let allowed = import.starts_with("tollgate:authorizer/")
+            || import.starts_with("wasi:cli/")
+            || import.starts_with("wasi:io/");
+        assert!(allowed, "unexpected import {import} in {imports:?}");
+    }
+    imports
+}
+
+/// [`assert_sandboxed_imports`], and the module imports this host's
+/// version of the keys interface (a module that verifies tokens).
+pub fn assert_sandboxed_verifier(module: &[u8]) {
+    let imports = assert_sandboxed_imports(module);
+    assert!(
+        imports
+            .iter()
+            .any(|i| i == "tollgate:authorizer/keys@0.4.0"),
+        "{imports:?}"
+    );
+}

@@ -67,14 +67,17 @@
 
 use std::collections::BTreeSet;
 
-use tollgate_host::model::grants::{PathPattern, Segment, methods_overlap, route_granted};
+use tollgate_host::model::grants::{
+    MAX_IAM_GRANTS, PathPattern, Segment, methods_overlap, route_granted,
+};
 use tollgate_host::model::{Effect, Grant};
 
 use crate::arn::{ExecuteApiArn, METHODS, valid_method};
 
 /// Grant lists longer than this are not checked for an exact form (the
-/// check grows with the square of the list): they get the fallback.
-pub const MAX_EXACT_GRANTS: usize = 256;
+/// check grows with the square of the list): they get the fallback. The
+/// model's [`MAX_IAM_GRANTS`], which the policy warns about at load.
+pub const MAX_EXACT_GRANTS: usize = MAX_IAM_GRANTS;
 
 /// The IAM statements for a decision's grants in the event's stage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -365,6 +365,17 @@ mod tests {
     use super::*;
     use tollgate_host::model::{Grant, Request};
 
+    /// A REST REQUEST authorizer's answer with the default settings.
+    fn rest_answer(req: &ApiGatewayRequest, decision: &Decision) -> Value {
+        answer(
+            EventKind::RestRequest,
+            req,
+            decision,
+            &LambdaSettings::default(),
+        )
+        .unwrap()
+    }
+
     fn allow(context: &[(&str, &str)]) -> Allow {
         Allow {
             principal: "alice".into(),
@@ -518,13 +529,10 @@ mod tests {
         let mut a = allow(&[]);
         a.grants = vec![];
         let arn = "arn:aws:execute-api:us-east-1:1:api/prod/GET/orders/42";
-        let answer = answer(
-            EventKind::RestRequest,
+        let answer = rest_answer(
             &request("GET", "/orders/42", Some(arn)),
             &Decision::Allow(a),
-            &LambdaSettings::default(),
-        )
-        .unwrap();
+        );
         let statement = &answer["policyDocument"]["Statement"][0];
         assert_eq!(statement["Effect"], "Deny");
         assert_eq!(statement["Resource"], serde_json::json!([arn]));
@@ -543,13 +551,7 @@ mod tests {
         ];
         let arn = format!("{stage}/GET/orders/admin");
         let req = request("GET", "/orders/admin", Some(&arn));
-        let got = answer(
-            EventKind::RestRequest,
-            &req,
-            &Decision::Deny(deny.clone()),
-            &LambdaSettings::default(),
-        )
-        .unwrap();
+        let got = rest_answer(&req, &Decision::Deny(deny.clone()));
         assert_eq!(got["principalId"], "alice");
         assert_eq!(
             got["policyDocument"]["Statement"],
@@ -568,13 +570,7 @@ mod tests {
         );
         // Without grants (the token may call nothing): the route alone.
         deny.grants.clear();
-        let got = answer(
-            EventKind::RestRequest,
-            &req,
-            &Decision::Deny(deny),
-            &LambdaSettings::default(),
-        )
-        .unwrap();
+        let got = rest_answer(&req, &Decision::Deny(deny));
         assert_eq!(
             got["policyDocument"]["Statement"],
             serde_json::json!([{
@@ -596,13 +592,7 @@ mod tests {
         for (path, granted) in [("orders/42", true), ("orders/admin", false)] {
             let arn = format!("{stage}/GET/{path}");
             let req = request("GET", &format!("/{path}"), Some(&arn));
-            let got = answer(
-                EventKind::RestRequest,
-                &req,
-                &Decision::Allow(a.clone()),
-                &LambdaSettings::default(),
-            )
-            .unwrap();
+            let got = rest_answer(&req, &Decision::Allow(a.clone()));
             // The same policy whichever route was asked.
             assert_eq!(
                 got["policyDocument"]["Statement"],
@@ -647,26 +637,20 @@ mod tests {
             Grant::allow("GET", "/orders/{id}/items"),
         ];
         let arn = "arn:aws:execute-api:us-east-1:1:api/prod/GET/orders/42/items";
-        let got = answer(
-            EventKind::RestRequest,
+        let got = rest_answer(
             &request("GET", "/orders/42/items", Some(arn)),
             &Decision::Allow(a.clone()),
-            &LambdaSettings::default(),
-        )
-        .unwrap();
+        );
         let statements = &got["policyDocument"]["Statement"];
         assert_eq!(statements.as_array().unwrap().len(), 1, "{got}");
         assert_eq!(statements[0]["Effect"], "Allow");
         assert_eq!(statements[0]["Resource"], serde_json::json!([arn]));
         // A route the grants refuse: a Deny of that route only.
         let arn = "arn:aws:execute-api:us-east-1:1:api/prod/GET/orders/42/x";
-        let got = answer(
-            EventKind::RestRequest,
+        let got = rest_answer(
             &request("GET", "/orders/42/x", Some(arn)),
             &Decision::Allow(a),
-            &LambdaSettings::default(),
-        )
-        .unwrap();
+        );
         let statements = &got["policyDocument"]["Statement"];
         assert_eq!(statements.as_array().unwrap().len(), 1, "{got}");
         assert_eq!(statements[0]["Effect"], "Deny");

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::document::{as_table, err, quoted_prefix};
 use crate::model::ConfigError;
 use crate::model::grants::{PathPattern, Segment};
-use crate::routes::requirement::{ClaimPath, ClaimTest, Requirement, ValueKey};
+use crate::routes::requirement::{ClaimPath, ClaimTest, Requirement, Scalar};
 use crate::routes::{Bind, DefaultAccess, Routes, Rule};
 
 /// The groups claim when `[routes] groups_claim` is not set.
@@ -575,22 +575,19 @@ fn parse_matcher(value: &toml::Value, field: &str) -> Result<Requirement, Config
 }
 
 /// A string, integer or boolean, as the JSON value a claim would hold.
-fn scalar(value: &toml::Value, field: &str) -> Result<ValueKey, ConfigError> {
-    let json = match value {
-        toml::Value::String(s) => serde_json::Value::String(s.clone()),
-        toml::Value::Integer(i) => serde_json::Value::from(*i),
-        toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
-        other => {
-            return Err(err(
-                field,
-                format!(
-                    "expected a string, integer or boolean, found {}",
-                    other.type_str()
-                ),
-            ));
-        }
-    };
-    Ok(ValueKey::of(&json))
+fn scalar(value: &toml::Value, field: &str) -> Result<Scalar, ConfigError> {
+    match value {
+        toml::Value::String(s) => Ok(Scalar::Text(s.clone())),
+        toml::Value::Integer(i) => Ok(Scalar::Integer(*i)),
+        toml::Value::Boolean(b) => Ok(Scalar::Bool(*b)),
+        other => Err(err(
+            field,
+            format!(
+                "expected a string, integer or boolean, found {}",
+                other.type_str()
+            ),
+        )),
+    }
 }
 
 /// `"a.b"` (nested objects) or `["https://example.com/roles"]` (keys as written).

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::model::grants::{PathPattern, Segment};
+use crate::model::grants::{MAX_IAM_GRANTS, PathPattern, Segment};
 use crate::model::{Deny, DenyReason, Grant};
 use crate::token::echo;
 use requirement::{ClaimPath, Evidence, Requirement, Unmet};
@@ -140,10 +140,6 @@ pub struct Routes {
 
 /// Most configure-time warnings listed one by one.
 const MAX_WARNINGS: usize = 20;
-
-/// Most grants the Lambda door writes into one IAM policy
-/// (`tollgate_lambda`'s `MAX_EXACT_GRANTS`).
-const MAX_IAM_GRANTS: usize = 256;
 
 /// How a rule decided a request for a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]

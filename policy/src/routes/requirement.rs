@@ -8,7 +8,7 @@ use crate::token::echo;
 
 /// A claim's place in the payload: `email`, `realm_access.roles`
 /// (nested objects), or a name containing dots written as one segment.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ClaimPath(Vec<String>);
 
 impl ClaimPath {
@@ -35,42 +35,57 @@ impl std::fmt::Display for ClaimPath {
 }
 
 /// How a claim matcher compares.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ClaimTest {
     /// The claim equals this JSON value.
-    Equals(ValueKey),
+    Equals(Scalar),
     /// The claim equals one of these.
-    OneOf(Vec<ValueKey>),
+    OneOf(Vec<Scalar>),
     /// The claim (an array, or one value) holds this value.
-    Contains(ValueKey),
+    Contains(Scalar),
     /// The claim is a string starting with this.
     Prefix(String),
     /// The claim is present and not null (`true`), or absent or null (`false`).
     Exists(bool),
 }
 
-/// A JSON value compared by its canonical text (hashable, so equal
-/// requirements are evaluated once per decision).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ValueKey(pub String);
+/// A value a claim matcher compares with: what TOML can write and a JSON
+/// claim can hold alike. Compared with the claim's JSON type (`"4"` is not
+/// `4`, and `4.0` is not `4`), without allocating.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scalar {
+    /// A string.
+    Text(String),
+    /// An integer.
+    Integer(i64),
+    /// A boolean.
+    Bool(bool),
+}
 
-impl ValueKey {
-    /// The key of a JSON value.
-    pub fn of(value: &Value) -> Self {
-        ValueKey(value.to_string())
-    }
-
+impl Scalar {
     fn is(&self, value: &Value) -> bool {
-        // Scalars only (the parser allows nothing else): compare text.
-        match value {
-            Value::Array(_) | Value::Object(_) => false,
-            other => *other.to_string() == self.0,
+        match (self, value) {
+            (Scalar::Text(want), Value::String(got)) => want == got,
+            (Scalar::Integer(want), Value::Number(got)) => got.as_i64() == Some(*want),
+            (Scalar::Bool(want), Value::Bool(got)) => want == got,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Scalar {
+    /// As JSON: `"gold"`, `4`, `true`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Text(text) => write!(f, "{}", Value::String(text.clone())),
+            Scalar::Integer(i) => write!(f, "{i}"),
+            Scalar::Bool(b) => write!(f, "{b}"),
         }
     }
 }
 
 /// One condition, or a composition.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Requirement {
     /// Every one holds (an empty list always holds).
     All(Vec<Requirement>),
@@ -357,15 +372,15 @@ fn check_claim(
         return Ok(());
     }
     let what = match test {
-        ClaimTest::Equals(v) => format!("equal {}", v.0),
+        ClaimTest::Equals(v) => format!("equal {v}"),
         ClaimTest::OneOf(vs) => format!(
             "be one of {}",
             vs.iter()
-                .map(|v| v.0.as_str())
+                .map(Scalar::to_string)
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        ClaimTest::Contains(v) => format!("contain {}", v.0),
+        ClaimTest::Contains(v) => format!("contain {v}"),
         ClaimTest::Prefix(p) => format!("start with {}", echo(p)),
         ClaimTest::Exists(true) => String::from("be present"),
         ClaimTest::Exists(false) => String::from("be absent"),
