@@ -49,6 +49,10 @@ pub enum Command {
     /// throwaway keys and decided (exit 0 all passed, 1 a case failed, 2 usage,
     /// test file or policy error).
     Test(commands::test::TestArgs),
+    /// Serve forward-auth decisions to edge proxies: nginx `auth_request`,
+    /// Traefik ForwardAuth, Envoy `ext_authz` (HTTP and gRPC), with health,
+    /// readiness and metrics on an admin port (`--demo` to try it).
+    Serve(Box<commands::serve::ServeArgs>),
     /// Demo signing keys.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
@@ -64,6 +68,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => commands::check::run(&args),
         Command::Compile(args) => commands::compile::run(&args).map(|()| EXIT_ALLOW),
         Command::Test(args) => commands::test::run(&args),
+        Command::Serve(args) => commands::serve::run(&args).map(|()| EXIT_ALLOW),
         Command::Keys(command) => commands::keys::run(command).map(|()| EXIT_ALLOW),
         Command::Token(command) => commands::token::run(command).map(|()| EXIT_ALLOW),
     };

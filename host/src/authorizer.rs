@@ -10,8 +10,9 @@ use tollgate_keys::{KeySet, KeyStore};
 use crate::bindings::{KeyMiss, wit};
 use crate::key_sources::{ConfigBase, issuer_keys, read_config};
 use crate::model::{Decision, IssuerNeeds, Manifest, Request};
-use crate::module::{Instance, ModuleError, PolicyModule};
+use crate::module::{Instance, ModuleDigest, ModuleError, PolicyModule};
 use crate::request_limits::RequestLimits;
+use crate::token_cache::{TokenCache, TokenCacheSettings, TokenCacheStats};
 
 /// Failures to set up an authorizer (all before serving any request).
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,7 @@ pub struct Authorizer {
     manifest: Manifest,
     keys: Arc<KeyStore>,
     request_limits: RequestLimits,
+    token_cache: Option<TokenCache>,
     idle: Mutex<Vec<Instance>>,
 }
 
@@ -169,6 +171,7 @@ impl Authorizer {
             manifest,
             keys,
             request_limits: RequestLimits::default(),
+            token_cache: None,
             idle: Mutex::new(vec![instance]),
         })
     }
@@ -189,8 +192,37 @@ impl Authorizer {
         self
     }
 
+    /// Answer repeated tokens from a verified-token cache bounded by
+    /// `settings` (see [`crate::token_cache`]): a fresh, empty cache, or
+    /// none for [`TokenCacheSettings::OFF`]. Off by default, so `tollgate
+    /// check` and `tollgate test` decide every request in the module.
+    /// Out-of-range settings are clamped (validate them first to refuse them).
+    pub fn with_token_cache(mut self, settings: TokenCacheSettings) -> Self {
+        self.token_cache = (!settings.is_off())
+            .then(|| TokenCache::new(settings, self.module.digest(), &self.config));
+        self
+    }
+
+    /// The token cache's counters and size; `None` without a cache.
+    pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
+        self.token_cache.as_ref().map(TokenCache::stats)
+    }
+
+    /// The token cache, when there is one.
+    pub fn token_cache(&self) -> Option<&TokenCache> {
+        self.token_cache.as_ref()
+    }
+
+    /// The digest of the module this authorizer runs.
+    pub fn module_digest(&self) -> &ModuleDigest {
+        self.module.digest()
+    }
+
     /// Decide one request. A request over the [`RequestLimits`] is denied
-    /// `malformed` without reaching the module. Never panics and never allows by accident: a trap,
+    /// `malformed` without reaching the module; with a token cache
+    /// ([`Authorizer::with_token_cache`]) a repeated token on a route its
+    /// cached grants let through is answered from the cache, and the
+    /// module's allows are remembered. Never panics and never allows by accident: a trap,
     /// a deadline or a memory limit in the module yields
     /// [`Decision::Error`] with reason `internal-error`, the failed instance
     /// is dropped, and the next call gets a freshly configured one.
@@ -221,7 +253,21 @@ impl Authorizer {
             .check_with_door_text(request, door_bytes)
         {
             let decision = Decision::Deny(deny);
-            log_decision(&decision);
+            log_decision(&decision, false);
+            return (decision, Vec::new());
+        }
+        // The generation is read before the module reads any key: an allow
+        // decided with keys that change meanwhile is stored under the old
+        // generation, which no later lookup uses.
+        let cached = self.token_cache.as_ref().and_then(|cache| {
+            let key = cache.key(self.keys.generation(), &request.token_sources)?;
+            Some((cache, key))
+        });
+        if let Some((cache, key)) = &cached
+            && let Some(allow) = cache.lookup(key, request)
+        {
+            let decision = Decision::Allow(allow);
+            log_decision(&decision, true);
             return (decision, Vec::new());
         }
         let mut instance = match self.checkout() {
@@ -232,7 +278,10 @@ impl Authorizer {
             Ok((decision, misses)) => {
                 self.checkin(instance);
                 let decision = Decision::from(decision);
-                log_decision(&decision);
+                if let (Some((cache, key)), Decision::Allow(allow)) = (cached, &decision) {
+                    cache.store(key, request, allow);
+                }
+                log_decision(&decision, false);
                 (decision, misses)
             }
             Err(e) => {
@@ -265,10 +314,14 @@ impl Authorizer {
     }
 }
 
-/// One log line per decision: outcome, reason, principal and issuer; never
-/// the token (deny details are written by the module never to contain it).
-fn log_decision(decision: &Decision) {
+/// One log line per decision: outcome, reason, principal and issuer, and
+/// `cached = true` for an answer from the token cache; never the token
+/// (deny details are written by the module never to contain it).
+fn log_decision(decision: &Decision, cached: bool) {
     match decision {
+        Decision::Allow(allow) if cached => {
+            tracing::info!(outcome = "allow", principal = %allow.principal, issuer = %allow.issuer, cached = true, "decision")
+        }
         Decision::Allow(allow) => {
             tracing::info!(outcome = "allow", principal = %allow.principal, issuer = %allow.issuer, "decision")
         }

@@ -11,6 +11,7 @@ use crate::authorizer::{Authorizer, AuthorizerError};
 use crate::key_sources::{ConfigBase, issuer_keys, read_config};
 use crate::model::{Decision, Deny, DenyReason, Request};
 use crate::module::PolicyModule;
+use crate::token_cache::{TokenCacheSettings, TokenCacheStats};
 
 /// A configured policy module with its keys kept fresh.
 ///
@@ -152,6 +153,21 @@ impl Gate {
                 "the token's key is not among the cached keys of issuer {issuer:?} and its key source cannot be fetched right now ({failures} failed fetch(es)); retry later"
             ),
         ))
+    }
+
+    /// Answer repeated tokens from a verified-token cache bounded by
+    /// `settings` ([`Authorizer::with_token_cache`]; off by default). The
+    /// order of [`Gate::decide`] stays: a due key refresh first (which may
+    /// move the key-set generation, so entries of replaced keys miss), then
+    /// the request limits, the cache, the module.
+    pub fn with_token_cache(mut self, settings: TokenCacheSettings) -> Self {
+        self.authorizer = self.authorizer.with_token_cache(settings);
+        self
+    }
+
+    /// The token cache's counters and size; `None` without a cache.
+    pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
+        self.authorizer.token_cache_stats()
     }
 
     /// The authorizer (module, manifest, key store).

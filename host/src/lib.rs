@@ -11,6 +11,8 @@
 //! - [`Gate`]: the async entry point for front doors: an authorizer whose
 //!   keys (local, `jwks_uri`, OIDC discovery) are fetched and kept fresh;
 //! - [`RequestLimits`]: sizes checked before a request reaches the module;
+//! - [`token_cache`]: the verified-token cache: a repeated token decided
+//!   without the module (opt-in: [`Authorizer::with_token_cache`]);
 //! - [`logging`]: the log allowlist every binary installs.
 //!
 //! The `compiler` feature (on by default) brings wasmtime's Cranelift
@@ -25,14 +27,16 @@ pub mod logging;
 pub mod module;
 pub mod request_limits;
 pub mod runtime;
+pub mod token_cache;
 
 pub use authorizer::{Authorizer, AuthorizerError};
 pub use bindings::KeyMiss;
 pub use gate::Gate;
 pub use key_sources::ConfigBase;
-pub use module::{ModuleError, PolicyModule, SandboxLimits};
+pub use module::{ModuleDigest, ModuleError, PolicyModule, SandboxLimits};
 pub use request_limits::RequestLimits;
 pub use runtime::Runtime;
+pub use token_cache::{TokenCache, TokenCacheSettings, TokenCacheStats};
 /// Remote keys: settings, refresh modes, the key manager (`tollgate-jwks`).
 pub use tollgate_jwks as jwks;
 /// The request, decision and manifest types shared with the policy module.

@@ -19,10 +19,11 @@ pub const LOG_ENV: &str = "TOLLGATE_LOG";
 
 /// Targets (module paths) that may log at every level: tollgate's own
 /// crates, which never log a token or a secret.
-pub const OWN_TARGETS: [&str; 7] = [
+pub const OWN_TARGETS: [&str; 8] = [
     "tollgate",
     "tollgate_host",
     "tollgate_lambda",
+    "tollgate_forward_auth",
     "bootstrap",
     "tollgate_jwks",
     "tollgate_keys",

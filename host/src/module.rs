@@ -157,17 +157,56 @@ pub enum ModuleError {
     },
 }
 
+/// The SHA-256 digest of the bytes a policy module was loaded from (the
+/// component or the `.cwasm`, as given): what names a module in metrics and
+/// in the token cache's keys. Two loads of the same bytes have the same
+/// digest; a `.wasm` and the `.cwasm` precompiled from it do not.
+/// `Display` writes it as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModuleDigest([u8; 32]);
+
+impl ModuleDigest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+        let mut out = [0u8; 32];
+        for (to, from) in out.iter_mut().zip(digest.as_ref()) {
+            *to = *from;
+        }
+        ModuleDigest(out)
+    }
+
+    /// The 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ModuleDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+impl std::fmt::Debug for ModuleDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ModuleDigest({self})")
+    }
+}
+
 /// A compiled policy module, ready to instantiate. Cheap to share (`Arc`).
 pub struct PolicyModule {
     runtime: Runtime,
     pre: AuthorizerWorldPre<HostState>,
     limits: SandboxLimits,
+    digest: ModuleDigest,
 }
 
 impl std::fmt::Debug for PolicyModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PolicyModule")
             .field("limits", &self.limits)
+            .field("digest", &self.digest)
             .finish_non_exhaustive()
     }
 }
@@ -211,13 +250,14 @@ impl PolicyModule {
             None => compile(&runtime, bytes)?,
         };
         check_imports(&runtime, &component)?;
-        Self::from_component(runtime, component, limits)
+        Self::from_component(runtime, component, limits, ModuleDigest::of(bytes))
     }
 
     fn from_component(
         runtime: Runtime,
         component: Component,
         limits: SandboxLimits,
+        digest: ModuleDigest,
     ) -> Result<Arc<Self>, ModuleError> {
         let mut linker = Linker::<HostState>::new(runtime.engine());
         AuthorizerWorld::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
@@ -236,17 +276,26 @@ impl PolicyModule {
             runtime,
             pre,
             limits,
+            digest,
         }))
+    }
+
+    /// The SHA-256 of the bytes this module was loaded from (the embedded
+    /// default module's too), computed once at load.
+    pub fn digest(&self) -> &ModuleDigest {
+        &self.digest
     }
 
     /// The same compiled module under other sandbox limits: nothing is
     /// compiled or linked again (the engine and the pre-instantiated
-    /// component are shared; limits apply per instance).
+    /// component are shared; limits apply per instance). The digest stays:
+    /// the same bytes were loaded.
     pub fn with_limits(&self, limits: SandboxLimits) -> Arc<Self> {
         Arc::new(PolicyModule {
             runtime: self.runtime.clone(),
             pre: self.pre.clone(),
             limits,
+            digest: self.digest,
         })
     }
 
@@ -652,6 +701,19 @@ mod tests {
         for other in ["HashMap", "include_str!", "network", "remove the code"] {
             assert!(!clock.contains(other), "{other}: {clock}");
         }
+    }
+
+    #[test]
+    fn digests_are_sha256_in_lowercase_hex() {
+        // FIPS 180-2's "abc" vector.
+        let digest = ModuleDigest::of(b"abc");
+        assert_eq!(
+            digest.to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(digest.as_bytes()[0], 0xba);
+        assert_eq!(format!("{digest:?}"), format!("ModuleDigest({digest})"));
+        assert_ne!(ModuleDigest::of(b"abd"), digest);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Issuer -> keys, shared by all decisions.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::{KeySet, LookupError, NativeKey};
@@ -16,9 +17,14 @@ enum Entry {
 /// Reads never block on I/O: a lookup clones an `Arc` snapshot of the
 /// issuer's set under a short `RwLock` read, then searches it unlocked.
 /// Writers replace whole sets.
+///
+/// Every write ([`KeyStore::set_keys`], [`KeyStore::mark_unavailable`],
+/// `remove`) bumps the store's [`KeyStore::generation`], so a cache of
+/// decisions made with these keys can tell that they may have changed.
 #[derive(Debug, Default)]
 pub struct KeyStore {
     issuers: RwLock<HashMap<String, Entry>>,
+    generation: AtomicU64,
 }
 
 impl KeyStore {
@@ -27,10 +33,11 @@ impl KeyStore {
         Self::default()
     }
 
-    /// Replace the issuer's key set.
+    /// Replace the issuer's key set (a new [`KeyStore::generation`]).
     pub fn set_keys(&self, issuer: &str, keys: KeySet) {
-        self.write()
-            .insert(issuer.to_string(), Entry::Keys(Arc::new(keys)));
+        let mut issuers = self.write();
+        issuers.insert(issuer.to_string(), Entry::Keys(Arc::new(keys)));
+        self.bump(&issuers);
     }
 
     /// Record that the issuer is known but no keys could be loaded.
@@ -38,14 +45,39 @@ impl KeyStore {
     /// This replaces any keys the issuer had; a caller that prefers to keep
     /// serving last-known-good keys after a failed refresh simply does not
     /// call it.
+    ///
+    /// A new [`KeyStore::generation`].
     pub fn mark_unavailable(&self, issuer: &str) {
-        self.write().insert(issuer.to_string(), Entry::Unavailable);
+        let mut issuers = self.write();
+        issuers.insert(issuer.to_string(), Entry::Unavailable);
+        self.bump(&issuers);
     }
 
     /// Forget the issuer entirely (later lookups give [`LookupError::UnknownIssuer`]).
     #[cfg(test)]
     pub fn remove(&self, issuer: &str) {
-        self.write().remove(issuer);
+        let mut issuers = self.write();
+        issuers.remove(issuer);
+        self.bump(&issuers);
+    }
+
+    /// The key-set generation: a number that changes with every write to
+    /// the store (any issuer's keys replaced, marked unavailable or
+    /// removed), whether or not the keys differ. Equal generations mean no
+    /// key changed in between.
+    ///
+    /// A writer bumps it after its change, while still holding the lock: a
+    /// reader that loads the generation and then looks keys up sees keys at
+    /// least as new as that generation, so something decided with keys read
+    /// after loading generation `g` is safe to remember under `g` (the keys
+    /// may only be newer, and a newer write moves the generation on).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The next generation; called with the write lock held, after the change.
+    fn bump(&self, _held: &HashMap<String, Entry>) {
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// The issuer's keys whose `kid` equals `kid` (all keys with `None`).
@@ -165,6 +197,37 @@ mod tests {
             store.lookup("iss", None).unwrap_err(),
             LookupError::UnknownIssuer
         );
+    }
+
+    #[test]
+    fn every_write_is_a_new_generation_and_reads_are_not() {
+        let store = KeyStore::new();
+        let mut seen = vec![store.generation()];
+        let mut changed = |store: &KeyStore| {
+            let now = store.generation();
+            assert!(
+                !seen.contains(&now),
+                "generation {now} seen before: {seen:?}"
+            );
+            seen.push(now);
+        };
+        store.set_keys("iss", secret_set(&["k1"]));
+        changed(&store);
+        // The same keys again: still a write, still a new generation.
+        store.set_keys("iss", secret_set(&["k1"]));
+        changed(&store);
+        store.set_keys("other", secret_set(&["k2"]));
+        changed(&store);
+        store.mark_unavailable("iss");
+        changed(&store);
+        store.remove("other");
+        changed(&store);
+        // Reads change nothing.
+        let before = store.generation();
+        let _ = store.lookup("iss", Some("k1"));
+        let _ = store.key_set("other");
+        let _ = store.issuers();
+        assert_eq!(store.generation(), before);
     }
 
     #[test]

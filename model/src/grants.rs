@@ -68,21 +68,11 @@ impl PathPattern {
     /// Parse a pattern; `None` unless it starts with `/`.
     pub fn parse(pattern: &str) -> Option<Self> {
         let body = pattern.strip_prefix('/')?;
-        let raw: Vec<&str> = body.split('/').collect();
-        let last = raw.len() - 1;
-        let segments = raw
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let is_param = s.len() > 2 && s.starts_with('{') && s.ends_with('}');
-                let greedy = is_param && s.ends_with("+}");
-                match (*s, i == last) {
-                    ("*", true) => Segment::Rest,
-                    ("*", false) => Segment::One,
-                    _ if greedy && i == last => Segment::Rest,
-                    _ if is_param && !greedy => Segment::One,
-                    _ => Segment::Literal(s.to_string()),
-                }
+        let segments = pattern_segments(body)
+            .map(|segment| match segment {
+                SegmentRef::Literal(s) => Segment::Literal(s.to_string()),
+                SegmentRef::One => Segment::One,
+                SegmentRef::Rest => Segment::Rest,
             })
             .collect();
         Some(PathPattern { segments })
@@ -100,41 +90,106 @@ impl PathPattern {
 
     /// Whether `path` (absolute, without query) matches.
     pub fn matches(&self, path: &str) -> bool {
-        let Some(mut rest) = path.strip_prefix('/') else {
-            return false;
-        };
-        for (i, segment) in self.segments.iter().enumerate() {
-            let is_last = i + 1 == self.segments.len();
-            let head = match segment {
-                // Only ever last: whatever is left, even nothing.
-                Segment::Rest => return true,
-                Segment::Literal(_) | Segment::One => rest.split_once('/'),
-            };
-            let (head, tail) = match head {
-                Some((head, tail)) => (head, Some(tail)),
-                None => (rest, None),
-            };
-            let ok = match segment {
-                Segment::Literal(s) => s == head,
-                _ => !head.is_empty(),
-            };
-            match (ok, tail) {
-                (false, _) => return false,
-                // The path ended: a match only if the pattern did too.
-                (true, None) => return is_last,
-                (true, Some(_)) if is_last => return false,
-                (true, Some(tail)) => rest = tail,
-            }
-        }
-        false
+        segments_match(self.segments.iter().map(Segment::as_ref), path)
     }
 }
 
+/// A path segment of a pattern, borrowed from the pattern's text: what
+/// [`grant_matches`] reads without parsing (allocating) a [`PathPattern`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SegmentRef<'a> {
+    Literal(&'a str),
+    One,
+    Rest,
+}
+
+impl Segment {
+    fn as_ref(&self) -> SegmentRef<'_> {
+        match self {
+            Segment::Literal(s) => SegmentRef::Literal(s),
+            Segment::One => SegmentRef::One,
+            Segment::Rest => SegmentRef::Rest,
+        }
+    }
+}
+
+/// The one reading of a pattern segment's text (`is_last`: the pattern's
+/// final segment, where `*` and `{name+}` match any rest).
+fn classify(text: &str, is_last: bool) -> SegmentRef<'_> {
+    let is_param = text.len() > 2 && text.starts_with('{') && text.ends_with('}');
+    let greedy = is_param && text.ends_with("+}");
+    match (text, is_last) {
+        ("*", true) => SegmentRef::Rest,
+        ("*", false) => SegmentRef::One,
+        _ if greedy && is_last => SegmentRef::Rest,
+        _ if is_param && !greedy => SegmentRef::One,
+        _ => SegmentRef::Literal(text),
+    }
+}
+
+/// The segments of a pattern's text after its leading `/` (at least one),
+/// read as they are iterated.
+fn pattern_segments(body: &str) -> impl Iterator<Item = SegmentRef<'_>> {
+    let mut rest = Some(body);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        Some(match text.split_once('/') {
+            Some((head, tail)) => {
+                rest = Some(tail);
+                classify(head, false)
+            }
+            None => {
+                rest = None;
+                classify(text, true)
+            }
+        })
+    })
+}
+
+/// The one path matcher: whether `path` (absolute, without query) matches
+/// a pattern's `segments`.
+fn segments_match<'a>(segments: impl Iterator<Item = SegmentRef<'a>>, path: &str) -> bool {
+    let Some(mut rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    let mut segments = segments.peekable();
+    while let Some(segment) = segments.next() {
+        let is_last = segments.peek().is_none();
+        let head = match segment {
+            // Only ever last: whatever is left, even nothing.
+            SegmentRef::Rest => return true,
+            SegmentRef::Literal(_) | SegmentRef::One => rest.split_once('/'),
+        };
+        let (head, tail) = match head {
+            Some((head, tail)) => (head, Some(tail)),
+            None => (rest, None),
+        };
+        let ok = match segment {
+            SegmentRef::Literal(s) => s == head,
+            _ => !head.is_empty(),
+        };
+        match (ok, tail) {
+            (false, _) => return false,
+            // The path ended: a match only if the pattern did too.
+            (true, None) => return is_last,
+            (true, Some(_)) if is_last => return false,
+            (true, Some(tail)) => rest = tail,
+        }
+    }
+    false
+}
+
 /// Whether `grant`'s method and pattern match `method` `path`, whatever
-/// its effect.
+/// its effect. Reads the pattern as it goes, allocating nothing (a token
+/// cache matches every hit's grants this way), exactly as
+/// [`PathPattern::matches`] would after [`PathPattern::parse`].
 pub fn grant_matches(grant: &Grant, method: &str, path: &str) -> bool {
     let method_ok = grant.method == "*" || grant.method.eq_ignore_ascii_case(method);
-    method_ok && PathPattern::parse(&grant.path).is_some_and(|p| p.matches(path))
+    method_ok
+        && grant
+            .path
+            .strip_prefix('/')
+            .is_some_and(|body| segments_match(pattern_segments(body), path))
 }
 
 /// The grant that decides `method` `path`: the first that matches.
@@ -319,6 +374,60 @@ mod tests {
         assert!(pattern("/a/*").covers(&pattern("/a/{x}/c")));
         assert!(!pattern("/a/{x}").covers(&pattern("/a/*")));
         assert!(!pattern("/{id}").covers(&pattern("/")));
+    }
+
+    #[test]
+    fn reading_a_pattern_as_it_goes_matches_as_parsing_it_first() {
+        let patterns = [
+            "/",
+            "/*",
+            "//",
+            "/a",
+            "/a/",
+            "/a/*",
+            "/a/*/",
+            "/a/{x}",
+            "/a/{x+}",
+            "/a/{x+}/b",
+            "/a/{}",
+            "/a/{+}",
+            "/{x}/b/*",
+            "/*/*",
+            "/a/*/c",
+            "/a//b",
+            "a",
+            "",
+            "/a/{x}/{y+}",
+        ];
+        let paths = [
+            "",
+            "/",
+            "//",
+            "/a",
+            "/a/",
+            "/a//",
+            "/a/b",
+            "/a/b/",
+            "/a/b/c",
+            "/a/x/c",
+            "/b/b",
+            "/x/b/c",
+            "/a//b",
+            "/a/{x}",
+            "/a/{x+}/b",
+            "a",
+            "/a/b/c/d",
+        ];
+        for pattern in patterns {
+            for path in paths {
+                let parsed = PathPattern::parse(pattern).is_some_and(|p| p.matches(path));
+                assert_eq!(
+                    grant_matches(&grant("GET", pattern), "GET", path),
+                    parsed,
+                    "{pattern:?} vs {path:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -230,11 +230,13 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
         let granted = match granted_scopes(claims)? {
             Some(granted) => granted,
             None => {
-                return Err(Deny::new(
+                let mut deny = Deny::new(
                     DenyReason::InsufficientScope,
                     "token grants no scopes (no `scope` or `scp` claim)",
                 )
-                .with_principal(principal));
+                .with_principal(principal);
+                deny.required_scopes = issuer.required_scopes.clone();
+                return Err(deny);
             }
         };
         let lacking: Vec<&str> = issuer
@@ -244,11 +246,15 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
             .filter(|r| !granted.contains(r))
             .collect();
         if !lacking.is_empty() {
-            return Err(Deny::new(
+            // The challenge names every scope the issuer requires
+            // (RFC 6750 `scope`: what a new token must carry).
+            let mut deny = Deny::new(
                 DenyReason::InsufficientScope,
                 format!("missing required scope(s): {}", lacking.join(" ")),
             )
-            .with_principal(principal));
+            .with_principal(principal);
+            deny.required_scopes = issuer.required_scopes.clone();
+            return Err(deny);
         }
     }
 

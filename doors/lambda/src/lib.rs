@@ -45,6 +45,17 @@ pub struct State {
     pub settings: LambdaSettings,
 }
 
+impl State {
+    /// The state for `gate` under `settings`: the gate answers repeated
+    /// tokens from a verified-token cache bounded by
+    /// `settings.token_cache` (none when it is off), which lives as long
+    /// as the warm container.
+    pub fn new(gate: Gate, settings: LambdaSettings) -> State {
+        let gate = gate.with_token_cache(settings.token_cache);
+        State { gate, settings }
+    }
+}
+
 /// A function error: API Gateway answers 401 for [`HandlerError::Unauthorized`]
 /// (message exactly `Unauthorized`) and 500 for the others, caching nothing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

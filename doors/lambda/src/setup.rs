@@ -13,6 +13,8 @@
 //! | `TOLLGATE_MEMORY_MIB` | `64` | memory cap of one module instance (1..=4096) |
 //! | `TOLLGATE_LOG` | `info` | log filter (JSON lines on stderr, which Lambda sends to CloudWatch) |
 //! | `TOLLGATE_JWKS_*` | see [`tollgate_host::jwks::ENV_VARS`] | remote key settings: timeouts, size cap, TTL bounds, penalty window, stale serving, backoff, inline budget |
+//! | `TOLLGATE_TOKEN_CACHE_ENTRIES` | `10000` | the most tokens the warm container's verified-token cache remembers (0..=1000000; `0` turns it off; see [`tollgate_host::token_cache`]) |
+//! | `TOLLGATE_TOKEN_CACHE_MAX_BYTES` | `16777216` (16 MiB) | the most bytes its entries take, as estimated (1048576..=1073741824) |
 //!
 //! A `.cwasm` that does not load here (made by another wasmtime version or
 //! for a CPU this one lacks) is not fatal: the `.wasm` beside it (same name)
@@ -23,7 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tollgate_host::module::ModuleError;
-use tollgate_host::{Gate, PolicyModule, SandboxLimits};
+use tollgate_host::token_cache::{MAX_BYTES_RANGE, MAX_ENTRIES_RANGE};
+use tollgate_host::{Gate, PolicyModule, SandboxLimits, TokenCacheSettings};
 
 use crate::State;
 use crate::identity::{IDENTITY_SOURCES_ENV, IdentitySources};
@@ -39,6 +42,10 @@ pub const LAYER_DIR: &str = "/opt/tollgate";
 pub const DEFAULT_CONTEXT_MAX_BYTES: usize = 8192;
 /// Allowed range of `TOLLGATE_CONTEXT_MAX_BYTES`.
 pub const CONTEXT_MAX_BYTES_RANGE: std::ops::RangeInclusive<usize> = 256..=65536;
+/// The most tokens the verified-token cache remembers (`0`: no cache).
+pub const TOKEN_CACHE_ENTRIES_ENV: &str = "TOLLGATE_TOKEN_CACHE_ENTRIES";
+/// The most bytes the verified-token cache's entries take.
+pub const TOKEN_CACHE_MAX_BYTES_ENV: &str = "TOLLGATE_TOKEN_CACHE_MAX_BYTES";
 
 /// The Lambda front door's own settings (the policy document is the module's).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +63,10 @@ pub struct LambdaSettings {
     /// nothing runs between invocations) with the `TOLLGATE_JWKS_*`
     /// variables put in.
     pub keys: tollgate_host::jwks::KeyFetchSettings,
+    /// The verified-token cache: on by default (a warm container sees the
+    /// same tokens many times), bounded by `TOLLGATE_TOKEN_CACHE_ENTRIES`
+    /// and `TOLLGATE_TOKEN_CACHE_MAX_BYTES`.
+    pub token_cache: TokenCacheSettings,
 }
 
 impl Default for LambdaSettings {
@@ -66,6 +77,7 @@ impl Default for LambdaSettings {
             usage_identifier_claim: None,
             context_max_bytes: DEFAULT_CONTEXT_MAX_BYTES,
             keys: tollgate_host::jwks::KeyFetchSettings::lambda(),
+            token_cache: TokenCacheSettings::default(),
         }
     }
 }
@@ -164,6 +176,22 @@ impl LambdaSettings {
                 "TOLLGATE_CONTEXT_MAX_BYTES",
                 &value,
                 CONTEXT_MAX_BYTES_RANGE,
+                "a byte count",
+            )?;
+        }
+        if let Some(value) = get(TOKEN_CACHE_ENTRIES_ENV) {
+            settings.token_cache.max_entries = parse_in_range(
+                TOKEN_CACHE_ENTRIES_ENV,
+                &value,
+                MAX_ENTRIES_RANGE,
+                "a count (0 turns the cache off)",
+            )?;
+        }
+        if let Some(value) = get(TOKEN_CACHE_MAX_BYTES_ENV) {
+            settings.token_cache.max_bytes = parse_in_range(
+                TOKEN_CACHE_MAX_BYTES_ENV,
+                &value,
+                MAX_BYTES_RANGE,
                 "a byte count",
             )?;
         }
@@ -305,7 +333,7 @@ fn embedded_module(_limits: SandboxLimits) -> Result<Arc<PolicyModule>, InitErro
 pub async fn state(sources: &Sources, settings: LambdaSettings) -> Result<State, InitError> {
     let module = load_module(&sources.module, sources.limits)?;
     let gate = Gate::from_config_file(module, &sources.config, settings.keys.clone()).await?;
-    Ok(State { gate, settings })
+    Ok(State::new(gate, settings))
 }
 
 /// Build the state from the process environment (see the module docs).
@@ -393,6 +421,46 @@ mod tests {
             err.to_string().contains("TOLLGATE_JWKS_MAX_STALE_S"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn token_cache_on_by_default_bounded_by_its_variables() {
+        let s = LambdaSettings::from_lookup(&lookup(&[])).unwrap();
+        assert_eq!(s.token_cache, TokenCacheSettings::default());
+        assert_eq!(s.token_cache.max_entries, 10_000);
+        assert_eq!(s.token_cache.max_bytes, 16 << 20);
+        assert!(!s.token_cache.is_off());
+        let s = LambdaSettings::from_lookup(&lookup(&[
+            (TOKEN_CACHE_ENTRIES_ENV, " 500 "),
+            (TOKEN_CACHE_MAX_BYTES_ENV, "1048576"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            s.token_cache,
+            TokenCacheSettings {
+                max_entries: 500,
+                max_bytes: 1 << 20
+            }
+        );
+        let s = LambdaSettings::from_lookup(&lookup(&[
+            (TOKEN_CACHE_ENTRIES_ENV, "1000000"),
+            (TOKEN_CACHE_MAX_BYTES_ENV, "1073741824"),
+        ]))
+        .unwrap();
+        assert_eq!(s.token_cache.validate(), Ok(()));
+        let off = LambdaSettings::from_lookup(&lookup(&[(TOKEN_CACHE_ENTRIES_ENV, "0")])).unwrap();
+        assert!(off.token_cache.is_off());
+        for (name, value) in [
+            (TOKEN_CACHE_ENTRIES_ENV, "1000001"),
+            (TOKEN_CACHE_ENTRIES_ENV, "-1"),
+            (TOKEN_CACHE_ENTRIES_ENV, "many"),
+            (TOKEN_CACHE_MAX_BYTES_ENV, "1048575"),
+            (TOKEN_CACHE_MAX_BYTES_ENV, "1073741825"),
+            (TOKEN_CACHE_MAX_BYTES_ENV, "16MiB"),
+        ] {
+            let err = LambdaSettings::from_lookup(&lookup(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
     }
 
     #[test]

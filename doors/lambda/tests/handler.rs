@@ -133,6 +133,30 @@ fn allow_answers_an_iam_policy_for_exactly_the_granted_routes() {
 }
 
 #[test]
+fn a_warm_container_answers_a_repeated_token_from_its_token_cache() {
+    let warm = state(LambdaSettings::default());
+    let event = token_event(&format!("Bearer {}", good_token()));
+    let first = call(&warm, event.clone()).unwrap();
+    let stats = warm.gate.token_cache_stats().expect("on by default");
+    assert_eq!((stats.hits, stats.misses, stats.stores), (0, 1, 1));
+    let second = call(&warm, event.clone()).unwrap();
+    assert_eq!(second, first);
+    let stats = warm.gate.token_cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.stores), (1, 1, 1));
+    assert_eq!(stats.entries, 1);
+
+    // TOLLGATE_TOKEN_CACHE_ENTRIES=0: no cache, the same answers.
+    let settings = LambdaSettings::from_lookup(&|name| {
+        (name == "TOLLGATE_TOKEN_CACHE_ENTRIES").then(|| "0".to_string())
+    })
+    .unwrap();
+    let uncached = state(settings);
+    assert_eq!(call(&uncached, event.clone()).unwrap(), first);
+    assert_eq!(call(&uncached, event).unwrap(), first);
+    assert_eq!(uncached.gate.token_cache_stats(), None);
+}
+
+#[test]
 fn the_answer_has_the_published_iam_response_shape() {
     let published = fixture("example-apigw-custom-auth-response.json");
     let state = state(LambdaSettings {

@@ -350,6 +350,8 @@ fn scopes() {
     );
     assert!(d.detail.contains("orders.write"), "{}", d.detail);
     assert_eq!(d.status, crate::model::DenyStatus::Forbidden);
+    // The scopes a new token needs, for a door's RFC 6750 challenge.
+    assert_eq!(d.required_scopes, ["orders.read", "orders.write"]);
     deny(
         cfg,
         &with(&[("scope", json!("orders.readorders.write"))]),
@@ -367,6 +369,7 @@ fn scopes() {
     );
     let d = deny(cfg, &base(), DenyReason::InsufficientScope);
     assert_eq!(d.status, crate::model::DenyStatus::Forbidden);
+    assert_eq!(d.required_scopes, ["orders.read", "orders.write"]);
     deny(
         cfg,
         &with(&[("scope", json!(["orders.read"]))]),

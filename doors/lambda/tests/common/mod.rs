@@ -135,7 +135,8 @@ pub fn module() -> Arc<PolicyModule> {
         .clone()
 }
 
-/// A handler state on the test policy with `settings`.
+/// A handler state on the test policy with `settings`, built as at init
+/// (the token cache on unless `settings` turn it off).
 pub fn state(settings: LambdaSettings) -> State {
     let scratch = Scratch::new("state");
     let path = write_policy(&scratch.0);
@@ -145,7 +146,7 @@ pub fn state(settings: LambdaSettings) -> State {
         tollgate_host::jwks::KeyFetchSettings::lambda(),
     ))
     .expect("policy loads");
-    State { gate, settings }
+    State::new(gate, settings)
 }
 
 /// Run a future to completion on a fresh current-thread runtime.

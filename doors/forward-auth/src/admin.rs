@@ -1,0 +1,89 @@
+//! The admin listener: `/healthz` (alive, with the module's digest and each
+//! issuer's remote key health as detail), `/readyz` (ready to take traffic:
+//! a configured module with its local keys loaded, and not shutting down;
+//! one identity provider's outage does not make a replica unready), and
+//! `/metrics` (Prometheus / OpenMetrics text).
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::Full;
+
+use crate::door::Door;
+use crate::http::plain;
+
+/// Answer an admin request.
+pub fn answer(door: &Door, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    if method != Method::GET && method != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
+    }
+    match path {
+        "/healthz" => json(StatusCode::OK, health(door)),
+        "/readyz" => {
+            if door.draining() {
+                plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+            } else {
+                plain(StatusCode::OK, "ready\n")
+            }
+        }
+        "/metrics" => {
+            let mut response = Response::new(Full::new(Bytes::from(door.metrics.encode())));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            response
+        }
+        _ => plain(
+            StatusCode::NOT_FOUND,
+            "not found: /healthz, /readyz, /metrics\n",
+        ),
+    }
+}
+
+/// The health detail: module, issuers (remote key state), token cache.
+pub fn health(door: &Door) -> serde_json::Value {
+    let issuers: Vec<serde_json::Value> = door
+        .gate
+        .key_manager()
+        .status()
+        .into_iter()
+        .map(|status| {
+            serde_json::json!({
+                "issuer": status.issuer,
+                "jwks_uri": status.jwks_uri,
+                "remote_keys": status.remote_keys,
+                "age_seconds": status.age.map(|age| age.as_secs()),
+                "stale": status.stale,
+                "consecutive_failures": status.consecutive_failures,
+                "last_error": status.last_error.map(|e| e.to_string()),
+                "fetches": status.fetches,
+            })
+        })
+        .collect();
+    let cache = door.gate.token_cache_stats().map(|stats| {
+        serde_json::json!({
+            "hits": stats.hits,
+            "misses": stats.misses,
+            "entries": stats.entries,
+        })
+    });
+    serde_json::json!({
+        "status": "ok",
+        "draining": door.draining(),
+        "module_digest": door.module_digest,
+        "remote_issuers": issuers,
+        "token_cache": cache,
+    })
+}
+
+fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,170 @@
+//! Prometheus metrics on the admin port: decisions by door, outcome and
+//! reason; decision latency; the token cache; remote key fetches per
+//! issuer; the active module's digest. Counters the door owns are
+//! `prometheus-client` families; the host's own figures (token cache, key
+//! fetches) are read at each scrape by [`HostCollector`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tollgate_host::Gate;
+
+type DecisionLabels = [(&'static str, &'static str); 3];
+type DoorLabel = [(&'static str, &'static str); 1];
+
+/// The door's metrics and their registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    decisions: Family<DecisionLabels, Counter>,
+    latency: Family<DoorLabel, Histogram>,
+}
+
+impl Metrics {
+    /// Metrics for a server around `gate` running the module with `digest`.
+    pub fn new(gate: Arc<Gate>, module_digest: String) -> Self {
+        let mut registry = Registry::with_prefix("tollgate");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Answers by door, outcome (allow, deny, error, overloaded, bad-request) and reason",
+            decisions.clone(),
+        );
+        let latency = Family::<DoorLabel, Histogram>::new_with_constructor(|| {
+            // 10 µs .. ~1.3 s
+            Histogram::new(exponential_buckets(0.000_01, 2.0, 18))
+        });
+        registry.register(
+            "decision_duration_seconds",
+            "Time from reading a decision request to its answer, by door",
+            latency.clone(),
+        );
+        registry.register_collector(Box::new(HostCollector {
+            gate,
+            module_digest,
+        }));
+        Metrics {
+            registry,
+            decisions,
+            latency,
+        }
+    }
+
+    /// Count one answer.
+    pub fn record(
+        &self,
+        door: &'static str,
+        outcome: &'static str,
+        reason: &'static str,
+        took: Duration,
+    ) {
+        self.decisions
+            .get_or_create(&[("door", door), ("outcome", outcome), ("reason", reason)])
+            .inc();
+        self.latency
+            .get_or_create(&[("door", door)])
+            .observe(took.as_secs_f64());
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            tracing::error!("cannot encode the metrics");
+        }
+        text
+    }
+}
+
+/// The host's figures, read at each scrape. Names are written without the
+/// registry's `tollgate_` prefix, which the registry adds.
+#[derive(Debug)]
+struct HostCollector {
+    gate: Arc<Gate>,
+    module_digest: String,
+}
+
+impl Collector for HostCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut info = encoder.encode_descriptor(
+            "module_info",
+            "The active policy module (its SHA-256 digest)",
+            None,
+            MetricType::Gauge,
+        )?;
+        let labels = [("digest", self.module_digest.as_str())];
+        ConstGauge::new(1i64).encode(info.encode_family(&labels)?)?;
+
+        if let Some(stats) = self.gate.token_cache_stats() {
+            for (name, help, value) in [
+                (
+                    "token_cache_hits",
+                    "Decisions answered from the token cache",
+                    stats.hits,
+                ),
+                (
+                    "token_cache_misses",
+                    "Decisions the module made (the cache was on)",
+                    stats.misses,
+                ),
+            ] {
+                let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+                ConstCounter::new(value).encode(metric)?;
+            }
+            let entries = encoder.encode_descriptor(
+                "token_cache_entries",
+                "Tokens in the cache",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(i64::try_from(stats.entries).unwrap_or(i64::MAX)).encode(entries)?;
+        }
+
+        let status = self.gate.key_manager().status();
+        if !status.is_empty() {
+            let mut fetches = encoder.encode_descriptor(
+                "key_fetches",
+                "Remote key fetches started, per issuer (JWK Set and discovery document)",
+                None,
+                MetricType::Counter,
+            )?;
+            for issuer in &status {
+                let labels = [("issuer", issuer.issuer.as_str())];
+                ConstCounter::new(issuer.fetches).encode(fetches.encode_family(&labels)?)?;
+            }
+            let mut failures = encoder.encode_descriptor(
+                "key_fetch_failures",
+                "Failed remote key fetches since the last success, per issuer",
+                None,
+                MetricType::Gauge,
+            )?;
+            for issuer in &status {
+                let labels = [("issuer", issuer.issuer.as_str())];
+                ConstGauge::new(i64::from(issuer.consecutive_failures))
+                    .encode(failures.encode_family(&labels)?)?;
+            }
+            let mut keys = encoder.encode_descriptor(
+                "remote_keys",
+                "Remote keys served, per issuer (0: none, the issuer answers 503)",
+                None,
+                MetricType::Gauge,
+            )?;
+            for issuer in &status {
+                let labels = [("issuer", issuer.issuer.as_str())];
+                let count = issuer
+                    .remote_keys
+                    .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX));
+                ConstGauge::new(count).encode(keys.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! Binding the listeners, serving, and shutting down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use envoy_types::ext_authz::v3::pb::AuthorizationServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tollgate_host::Gate;
+
+use crate::door::Door;
+use crate::grpc::GrpcDoor;
+use crate::http::{Role, serve};
+use crate::settings::{Dialect, Listen, ServeSettings, SettingsError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Unusable settings.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({role}): {source}; is another process using the port?")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Which listener.
+        role: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running forward-auth server.
+#[derive(Debug)]
+pub struct Server {
+    bound: Listen,
+    door: Arc<Door>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Bind every configured listener (all of them before serving any, so a
+    /// taken port fails the start), then serve decisions for `gate` on the
+    /// current tokio runtime. `module_digest` names the module in metrics
+    /// and health.
+    pub async fn start(
+        gate: Arc<Gate>,
+        module_digest: String,
+        settings: ServeSettings,
+    ) -> Result<Server, ServeError> {
+        settings.validate()?;
+        let door = Arc::new(Door::new(gate, module_digest, &settings));
+        let (stop, stopped) = watch::channel(false);
+        let mut bound = Listen::default();
+        let mut listeners = Vec::new();
+        for (dialect, addr) in settings.listen.decision_listeners() {
+            let listener = bind(addr, dialect.as_str()).await?;
+            let local = local_addr(&listener, addr);
+            match dialect {
+                Dialect::Nginx => bound.nginx = Some(local),
+                Dialect::Traefik => bound.traefik = Some(local),
+                Dialect::EnvoyHttp => bound.envoy_http = Some(local),
+                Dialect::EnvoyGrpc => bound.envoy_grpc = Some(local),
+            }
+            listeners.push((Role::Decisions(dialect), listener));
+        }
+        if let Some(addr) = settings.listen.admin {
+            let listener = bind(addr, "admin").await?;
+            bound.admin = Some(local_addr(&listener, addr));
+            listeners.push((Role::Admin, listener));
+        }
+        let mut tasks = Vec::new();
+        for (role, listener) in listeners {
+            let door = door.clone();
+            let limits = settings.limits.clone();
+            let stopped = stopped.clone();
+            tasks.push(match role {
+                Role::Decisions(Dialect::EnvoyGrpc) => tokio::spawn(serve_grpc(
+                    listener,
+                    door,
+                    settings.limits.max_header_bytes,
+                    stopped,
+                )),
+                role => tokio::spawn(serve(listener, door, role, limits, stopped)),
+            });
+        }
+        for (dialect, addr) in bound.decision_listeners() {
+            tracing::info!(door = dialect.as_str(), %addr, "listening for decisions");
+        }
+        if let Some(addr) = bound.admin {
+            tracing::info!(%addr, "admin listening (/healthz, /readyz, /metrics)");
+        }
+        Ok(Server {
+            bound,
+            door,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The bound addresses (port 0 resolved).
+    pub fn addrs(&self) -> &Listen {
+        &self.bound
+    }
+
+    /// Stop accepting, let in-flight requests finish (within the shutdown
+    /// grace period), and return when every listener is closed.
+    pub async fn shutdown(self) {
+        self.door.start_draining();
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a listener task failed");
+            }
+        }
+    }
+
+    /// Serve until SIGTERM or SIGINT (Ctrl-C), then shut down gracefully.
+    pub async fn run_until_signal(self) {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        self.shutdown().await;
+    }
+}
+
+async fn bind(addr: SocketAddr, role: &'static str) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, role, source })
+}
+
+fn local_addr(listener: &TcpListener, asked: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(asked)
+}
+
+async fn serve_grpc(
+    listener: TcpListener,
+    door: Arc<Door>,
+    max_header_bytes: usize,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let service = AuthorizationServer::new(GrpcDoor::new(door));
+    let result = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .http2_max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX))
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async move {
+                let _ = stopped.changed().await;
+            },
+        )
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "the gRPC listener failed");
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
