@@ -18,7 +18,7 @@
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode, header};
-use tollgate_host::model::{Decision, Deny, DenyReason, Outcome};
+use tollgate_host::model::{Decision, Deny, DenyReason, DenyStatus, Outcome};
 
 use crate::settings::{IdentityHeaders, ResourceMetadata, is_scope_token};
 
@@ -103,6 +103,7 @@ pub fn unavailable(reason: &'static str) -> Answer {
         headers: vec![
             (header::RETRY_AFTER, HeaderValue::from_static("1")),
             json_type(),
+            no_store(),
         ],
         body: Bytes::from(format!(
             "{{\"error\":\"temporarily_unavailable\",\"reason\":\"{reason}\"}}"
@@ -122,11 +123,15 @@ pub fn bad_request(why: &str) -> Answer {
     let body = serde_json::json!({ "error": "invalid_request", "error_description": why });
     Answer {
         status: StatusCode::BAD_REQUEST,
-        headers: vec![json_type()],
+        headers: vec![json_type(), no_store()],
         body: Bytes::from(body.to_string()),
         outcome: "bad-request",
         reason: "forwarding-headers",
     }
+}
+
+fn no_store() -> (HeaderName, HeaderValue) {
+    (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
 fn json_type() -> (HeaderName, HeaderValue) {
@@ -138,7 +143,7 @@ fn json_type() -> (HeaderName, HeaderValue) {
 
 fn refusal(status: StatusCode, deny: &Deny, style: &AnswerStyle) -> Answer {
     let (error, challenge) = challenge(deny, style.metadata_url.as_deref());
-    let mut headers = vec![json_type()];
+    let mut headers = vec![json_type(), no_store()];
     if let Some(challenge) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
         headers.push((header::WWW_AUTHENTICATE, challenge));
     }
@@ -168,14 +173,14 @@ pub fn challenge(
     metadata_url: Option<&str>,
 ) -> (Option<&'static str>, Option<String>) {
     let mut params: Vec<String> = Vec::new();
-    let error = match deny.reason {
-        DenyReason::MissingToken => None,
-        DenyReason::MultipleTokens => Some("invalid_request"),
-        DenyReason::InsufficientScope => Some("insufficient_scope"),
-        DenyReason::Forbidden => {
-            return (Some("forbidden"), None);
-        }
-        _ => Some("invalid_token"),
+    // The status decides the kind of challenge (a 401 always has one,
+    // RFC 7235), the reason only its details.
+    let error = match (deny.status, deny.reason) {
+        (DenyStatus::Forbidden, DenyReason::InsufficientScope) => Some("insufficient_scope"),
+        (DenyStatus::Forbidden, _) => return (Some("forbidden"), None),
+        (DenyStatus::Unauthenticated, DenyReason::MissingToken) => None,
+        (DenyStatus::Unauthenticated, DenyReason::MultipleTokens) => Some("invalid_request"),
+        (DenyStatus::Unauthenticated, _) => Some("invalid_token"),
     };
     if let Some(error) = error {
         params.push(format!("error=\"{error}\""));
@@ -235,35 +240,54 @@ pub fn description(reason: DenyReason) -> &'static str {
 }
 
 /// A context value (its JSON encoding) as a header value: a string as
-/// itself, an array of strings comma-joined (unless one holds a comma),
-/// `null` as empty, anything else as compact JSON.
+/// itself ([`header_text`]), an array of strings comma-joined when every
+/// item is printable ASCII without space, comma or quote, `null` as empty,
+/// anything else as compact JSON.
 pub fn header_json(json: &str) -> HeaderValue {
     use serde_json::Value;
-    let text = match serde_json::from_str::<Value>(json) {
-        Ok(Value::String(text)) => text,
-        Ok(Value::Null) => String::new(),
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::String(text)) => header_text(&text),
+        Ok(Value::Null) => HeaderValue::from_static(""),
         Ok(Value::Array(items))
             if items
                 .iter()
-                .all(|item| item.as_str().is_some_and(|s| !s.contains(','))) =>
+                .all(|item| item.as_str().is_some_and(list_item)) =>
         {
-            items
+            let joined = items
                 .iter()
                 .filter_map(Value::as_str)
                 .collect::<Vec<_>>()
-                .join(",")
+                .join(",");
+            // Every item checked: the commas are the list's own.
+            HeaderValue::from_str(&joined).unwrap_or_else(|_| HeaderValue::from_static(""))
         }
-        Ok(other) => other.to_string(),
-        Err(_) => json.to_string(),
-    };
-    header_text(&text)
+        // Compact JSON: serde_json escapes every control character but DEL.
+        Ok(other) => HeaderValue::from_str(&other.to_string().replace('\u{7f}', "\\u007f"))
+            .unwrap_or_else(|_| HeaderValue::from_static("")),
+        Err(_) => header_text(json),
+    }
 }
 
-/// Text as a header value with no control character ever (no CR, LF, NUL,
-/// DEL): text holding one is sent as its JSON string encoding, which
-/// escapes them.
+/// An array item that can be written bare in a comma-joined list.
+fn list_item(item: &str) -> bool {
+    !item.is_empty()
+        && item
+            .bytes()
+            .all(|b| (0x21..0x7f).contains(&b) && b != b',' && b != b'"')
+}
+
+/// Text as a header value that reaches the upstream unchanged: text holding
+/// a control character (CR, LF, NUL, DEL), a leading or trailing space or
+/// tab (which proxies trim), a comma (which would read as a list) or a
+/// double quote (which would read as JSON) is
+/// sent as its JSON string encoding, quotes included, which escapes them.
 pub fn header_text(text: &str) -> HeaderValue {
-    let clean = |text: &str| !text.bytes().any(|b| b < 0x20 || b == 0x7f);
+    let clean = |text: &str| {
+        !text
+            .bytes()
+            .any(|b| b < 0x20 || b == 0x7f || b == b',' || b == b'"')
+            && text.trim_matches([' ', '\t']).len() == text.len()
+    };
     let escaped;
     let text = if clean(text) {
         text
@@ -369,6 +393,13 @@ mod tests {
         assert_eq!(header_json("7"), "7");
         assert_eq!(header_json("null"), "");
         assert_eq!(header_text("bob\r\n"), r#""bob\r\n""#);
+        // What a proxy would trim or read as a list is quoted.
+        assert_eq!(header_text(" admin"), r#"" admin""#);
+        assert_eq!(header_text("admin\t"), r#""admin\t""#);
+        assert_eq!(header_json(r#""a,admins""#), r#""a,admins""#);
+        assert_eq!(header_json(r#"["a","admins"]"#), "a,admins");
+        assert_eq!(header_json(r#"["a b","c"]"#), r#"["a b","c"]"#);
+        assert_eq!(header_text("Doe John"), "Doe John");
     }
 
     #[test]

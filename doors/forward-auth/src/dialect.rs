@@ -191,6 +191,7 @@ pub fn split_uri(uri: &str) -> Result<(String, Vec<(String, String)>), BadForwar
     }
     let uri = uri.split('#').next().unwrap_or(uri);
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    ambiguous_path(path)?;
     let query = query
         .split('&')
         .filter(|pair| !pair.is_empty())
@@ -200,6 +201,41 @@ pub fn split_uri(uri: &str) -> Result<(String, Vec<(String, String)>), BadForwar
         })
         .collect();
     Ok((path.to_string(), query))
+}
+
+/// Refuse a path a backend may read as another one than the route rules
+/// see: a `.` or `..` segment, an empty segment (`//`; a final `/` is
+/// fine), a backslash, or an encoded `.`, `/` or `\` (`%2e`, `%2f`, `%5c`,
+/// any case). Until the host canonicalises paths, such a request is a 400
+/// rather than a decision on a path the upstream would serve differently
+/// (`/public/../admin` matching a public rule).
+pub fn ambiguous_path(path: &str) -> Result<(), BadForwarding> {
+    let refuse = |why: &str| {
+        Err(BadForwarding(format!(
+            "the original path {why}; send it normalised"
+        )))
+    };
+    if path.contains('\\') {
+        return refuse("holds a backslash");
+    }
+    let lower = path.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c"]
+        .iter()
+        .any(|encoded| lower.contains(encoded))
+    {
+        return refuse("holds an encoded `.`, `/` or `\\`");
+    }
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    for (index, segment) in segments.iter().enumerate() {
+        if *segment == "." || *segment == ".." {
+            return refuse("holds a `.` or `..` segment");
+        }
+        if segment.is_empty() && index != last {
+            return refuse("holds an empty segment (`//`)");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -299,6 +335,28 @@ mod tests {
         assert!(split_uri("/a b").is_err());
         assert!(split_uri("/a\r\nb").is_err());
         assert_eq!(split_uri("/a#frag").expect("ok").0, "/a");
+        for ambiguous in [
+            "/public/../admin/users",
+            "/public/./x",
+            "/admin/..",
+            "//admin/x",
+            "/admin//x",
+            "/public/%2e%2e/admin",
+            "/public%2Fadmin",
+            "/a\\b",
+            "/a%5Cb",
+        ] {
+            assert!(split_uri(ambiguous).is_err(), "{ambiguous}");
+        }
+        for fine in [
+            "/",
+            "/orders/",
+            "/orders/1",
+            "/a.b/..c/d..",
+            "/%41dmin?x=../y",
+        ] {
+            assert!(split_uri(fine).is_ok(), "{fine}");
+        }
         assert!(checked_method("GET / HTTP/1.1").is_err());
         assert!(checked_method("").is_err());
         assert_eq!(checked_method("patch").expect("ok"), "PATCH");

@@ -3,12 +3,13 @@
 //! answer ([`Door::decide`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tollgate_host::Gate;
-use tollgate_host::model::Request;
+use tollgate_host::model::grants::route_granted;
+use tollgate_host::model::{Decision, Deny, DenyReason, Request};
 
 use crate::answer::{Answer, AnswerStyle, answer, bad_request, unavailable};
 use crate::dialect::BadForwarding;
@@ -36,6 +37,75 @@ pub struct Door {
     /// The module's digest (lowercase hex).
     pub module_digest: String,
     draining: AtomicBool,
+    lag: Arc<LagProbe>,
+}
+
+/// A module's allow whose own grants do not let the asked route through is
+/// answered as the refusal the grants say (a module inconsistency: the door
+/// reads the grants, as the Lambda door does, and never widens them).
+fn within_grants(decision: Decision, request: &Request) -> Decision {
+    match &decision {
+        Decision::Allow(allow) if !route_granted(&allow.grants, &request.method, &request.path) => {
+            tracing::warn!(
+                method = %request.method,
+                "the module allowed a route its own grants do not cover: answering 403"
+            );
+            Decision::Deny(
+                Deny::new(
+                    DenyReason::Forbidden,
+                    "the allow's grants do not cover this route",
+                )
+                .with_principal(allow.principal.clone()),
+            )
+        }
+        _ => decision,
+    }
+}
+
+/// How often [`LagProbe`] wakes up.
+pub const LAG_PROBE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Measures how late the runtime runs a task that asked to wake up every
+/// [`LAG_PROBE_INTERVAL`]: when every worker is busy deciding, the lag is
+/// how long a new request waits before it is even read.
+#[derive(Debug)]
+pub struct LagProbe {
+    lag_micros: AtomicU64,
+    limit: Duration,
+}
+
+impl LagProbe {
+    /// A probe that calls the runtime saturated beyond `limit` of lag.
+    pub fn new(limit: Duration) -> Self {
+        LagProbe {
+            lag_micros: AtomicU64::new(0),
+            limit,
+        }
+    }
+
+    /// The last lag measured (updated at each wake-up).
+    pub fn lag(&self) -> Duration {
+        Duration::from_micros(self.lag_micros.load(Ordering::Relaxed))
+    }
+
+    /// Whether the last lag is over the limit.
+    pub fn saturated(&self) -> bool {
+        self.lag() > self.limit
+    }
+
+    /// Measure until `stop` changes.
+    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let asked = Instant::now();
+            tokio::select! {
+                _ = tokio::time::sleep(LAG_PROBE_INTERVAL) => {}
+                _ = stop.changed() => return,
+            }
+            let late = asked.elapsed().saturating_sub(LAG_PROBE_INTERVAL);
+            let micros = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+            self.lag_micros.store(micros, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Door {
@@ -53,7 +123,7 @@ impl Door {
                 resource.authorization_servers.clone()
             };
             let mut document = serde_json::json!({
-                "resource": resource.resource.as_str(),
+                "resource": resource.resource_text,
                 "authorization_servers": servers,
                 "bearer_methods_supported": ["header"],
             });
@@ -81,6 +151,7 @@ impl Door {
             metadata,
             module_digest,
             draining: AtomicBool::new(false),
+            lag: Arc::new(LagProbe::new(settings.limits.queue_timeout)),
         }
     }
 
@@ -99,6 +170,17 @@ impl Door {
                 tracing::warn!(door = dialect.as_str(), error = %bad, "refused a decision request (400)");
                 bad_request(&bad.0)
             }
+            // Saturated CPU: decisions run on the workers, so a backlog shows
+            // as scheduling lag, not as a full queue. Answer 503 at once,
+            // without the module, until the lag is back under the queue timeout.
+            Ok(_) if self.lag.saturated() => {
+                tracing::warn!(
+                    door = dialect.as_str(),
+                    lag_ms = self.lag.lag().as_millis() as u64,
+                    "overloaded (scheduling lag): answering 503"
+                );
+                unavailable("overloaded")
+            }
             Ok(request) => match self.limiter.acquire().await {
                 Err(overload) => {
                     tracing::warn!(
@@ -110,7 +192,7 @@ impl Door {
                 }
                 Ok(_slot) => {
                     match tokio::time::timeout(self.deadline, self.gate.decide(&request)).await {
-                        Ok(decision) => answer(&decision, &self.style),
+                        Ok(decision) => answer(&within_grants(decision, &request), &self.style),
                         Err(_) => unavailable("deadline"),
                     }
                 }
@@ -133,6 +215,11 @@ impl Door {
         answer
     }
 
+    /// The scheduling-lag probe (start it with [`LagProbe::run`]).
+    pub fn lag(&self) -> &Arc<LagProbe> {
+        &self.lag
+    }
+
     /// Whether shutdown has begun (readiness turns false).
     pub fn draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
@@ -141,5 +228,66 @@ impl Door {
     /// Begin shutdown: readiness turns false.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_host::model::{Allow, Grant};
+
+    #[test]
+    fn an_allow_outside_its_own_grants_is_a_403() {
+        let allow = |grants: Vec<Grant>| {
+            Decision::Allow(Allow {
+                principal: "alice".into(),
+                issuer: "https://issuer.test".into(),
+                context: Vec::new(),
+                grants,
+                request_dependent: false,
+                expires_at: None,
+                rule: None,
+            })
+        };
+        let request = Request {
+            method: "DELETE".into(),
+            path: "/orders/1".into(),
+            ..Request::default()
+        };
+        let covered = allow(vec![Grant::allow("*", "/orders/*")]);
+        assert_eq!(within_grants(covered.clone(), &request), covered);
+        for grants in [
+            vec![Grant::allow("GET", "/orders/*")],
+            vec![Grant::deny("DELETE", "/orders/*"), Grant::allow("*", "/*")],
+            Vec::new(),
+        ] {
+            let Decision::Deny(deny) = within_grants(allow(grants.clone()), &request) else {
+                panic!("{grants:?} let DELETE /orders/1 through");
+            };
+            assert_eq!(deny.reason, DenyReason::Forbidden);
+            assert_eq!(deny.principal.as_deref(), Some("alice"));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_lag_probe_sees_busy_workers() {
+        let probe = Arc::new(LagProbe::new(Duration::from_millis(50)));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let running = tokio::spawn(probe.clone().run(stopped));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!probe.saturated(), "idle lag {:?}", probe.lag());
+        // Both workers busy for 300 ms, as with decisions back to back.
+        let busy: Vec<_> = (0..2)
+            .map(|_| tokio::spawn(async { std::thread::sleep(Duration::from_millis(300)) }))
+            .collect();
+        for task in busy {
+            task.await.expect("busy task");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(probe.saturated(), "lag {:?} after 300 ms busy", probe.lag());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!probe.saturated(), "lag {:?} after recovering", probe.lag());
+        let _ = stop.send(true);
+        running.await.expect("probe stops");
     }
 }

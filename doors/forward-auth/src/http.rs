@@ -98,7 +98,11 @@ async fn route(
         Role::Admin => admin::answer(door, request.method(), request.uri().path()),
         Role::Decisions(dialect) => {
             let (head, _body) = request.into_parts();
-            if head.uri.path().starts_with(WELL_KNOWN_PATH) {
+            // Behind an empty Envoy prefix every path is a decision: a 200
+            // for the metadata would read as an allow there.
+            let envoy_unprefixed =
+                matches!(dialect, Dialect::EnvoyHttp) && door.envoy_prefix.is_empty();
+            if head.uri.path().starts_with(WELL_KNOWN_PATH) && !envoy_unprefixed {
                 return metadata(door, &head.method, head.uri.path());
             }
             let read = read_http(

@@ -39,6 +39,9 @@ pub struct Server {
     door: Arc<Door>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    stop_admin: watch::Sender<bool>,
+    admin_task: Option<JoinHandle<()>>,
+    grace: std::time::Duration,
 }
 
 impl Server {
@@ -54,6 +57,7 @@ impl Server {
         settings.validate()?;
         let door = Arc::new(Door::new(gate, module_digest, &settings));
         let (stop, stopped) = watch::channel(false);
+        let (stop_admin, admin_stopped) = watch::channel(false);
         let mut bound = Listen::default();
         let mut listeners = Vec::new();
         for (dialect, addr) in settings.listen.decision_listeners() {
@@ -72,10 +76,23 @@ impl Server {
             bound.admin = Some(local_addr(&listener, addr));
             listeners.push((Role::Admin, listener));
         }
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(door.lag().clone().run(stopped.clone()))];
+        let mut admin_task = None;
         for (role, listener) in listeners {
             let door = door.clone();
             let limits = settings.limits.clone();
+            if let Role::Admin = role {
+                // The admin port outlives the decision ports at shutdown, so
+                // probes see readiness turn 503 while requests drain.
+                admin_task = Some(tokio::spawn(serve(
+                    listener,
+                    door,
+                    role,
+                    limits,
+                    admin_stopped.clone(),
+                )));
+                continue;
+            }
             let stopped = stopped.clone();
             tasks.push(match role {
                 Role::Decisions(Dialect::EnvoyGrpc) => tokio::spawn(serve_grpc(
@@ -98,6 +115,9 @@ impl Server {
             door,
             stop,
             tasks,
+            stop_admin,
+            admin_task,
+            grace: settings.limits.shutdown_grace,
         })
     }
 
@@ -106,15 +126,22 @@ impl Server {
         &self.bound
     }
 
-    /// Stop accepting, let in-flight requests finish (within the shutdown
-    /// grace period), and return when every listener is closed.
+    /// Readiness turns 503; the decision listeners stop accepting and let
+    /// in-flight requests finish within the shutdown grace period (a
+    /// listener still busy after it is aborted); then the admin listener
+    /// stops. Returns when every listener is closed.
     pub async fn shutdown(self) {
         self.door.start_draining();
         let _ = self.stop.send(true);
+        // Each HTTP listener bounds its own drain by the grace period; the
+        // bound here also covers gRPC, whose drain has none.
+        let bound = self.grace + std::time::Duration::from_secs(1);
         for task in self.tasks {
-            if let Err(e) = task.await {
-                tracing::error!(error = %e, "a listener task failed");
-            }
+            finish(task, bound).await;
+        }
+        let _ = self.stop_admin.send(true);
+        if let Some(task) = self.admin_task {
+            finish(task, bound).await;
         }
     }
 
@@ -123,6 +150,18 @@ impl Server {
         wait_for_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         self.shutdown().await;
+    }
+}
+
+/// Wait for a listener task at most `bound`, then abort it.
+async fn finish(mut task: JoinHandle<()>, bound: std::time::Duration) {
+    match tokio::time::timeout(bound, &mut task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "a listener task failed"),
+        Err(_) => {
+            tracing::warn!("a listener did not drain within the grace period: closing it");
+            task.abort();
+        }
     }
 }
 
@@ -145,6 +184,8 @@ async fn serve_grpc(
     let service = AuthorizationServer::new(GrpcDoor::new(door));
     let result = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
         .http2_max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX))
         .add_service(service)
         .serve_with_incoming_shutdown(

@@ -140,6 +140,9 @@ pub struct ResourceMetadata {
     /// The resource identifier (`https://api.example.com`): an `https` URL
     /// (`http` only for `localhost` and loopback addresses), no fragment, no query.
     pub resource: url::Url,
+    /// The identifier exactly as configured: what the metadata's `resource`
+    /// says (RFC 9728 §3.3 wants it identical to the one the client used).
+    pub resource_text: String,
     /// Authorization servers that issue tokens for it; empty: the policy's
     /// configured issuers.
     pub authorization_servers: Vec<String>,
@@ -182,6 +185,7 @@ impl ResourceMetadata {
         }
         Ok(ResourceMetadata {
             resource: url,
+            resource_text: resource.to_string(),
             authorization_servers,
             scopes_supported,
         })
@@ -194,11 +198,14 @@ impl ResourceMetadata {
         format!("{WELL_KNOWN_PATH}{path}")
     }
 
-    /// The metadata's URL, for `resource_metadata` in challenges.
+    /// The metadata's URL, for `resource_metadata` in challenges: the
+    /// resource's origin, then [`ResourceMetadata::well_known_path`].
     pub fn metadata_url(&self) -> String {
-        let mut url = self.resource.clone();
-        url.set_path(&self.well_known_path());
-        url.to_string()
+        format!(
+            "{}{}",
+            self.resource.origin().ascii_serialization(),
+            self.well_known_path()
+        )
     }
 }
 

@@ -324,12 +324,8 @@ async fn exercise(kind: Kind) {
         assert_eq!(status, 200, "{what}: {body}");
         let metadata: serde_json::Value = serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {body}"));
-        assert!(
-            metadata["resource"]
-                .as_str()
-                .is_some_and(|r| r.starts_with(RESOURCE)),
-            "{what}: {metadata}"
-        );
+        // RFC 9728 §3.3: exactly the identifier configured.
+        assert_eq!(metadata["resource"], RESOURCE, "{what}: {metadata}");
         upstream.assert_saw_nothing(&what);
     }
 

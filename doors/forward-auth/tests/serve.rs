@@ -416,3 +416,19 @@ async fn after_shutdown_nothing_answers() {
         .await;
     assert!(refused.is_err(), "a stopped server answered: {refused:?}");
 }
+
+#[tokio::test]
+async fn an_ambiguous_path_is_refused_not_decided_by_a_public_rule() {
+    let tollgate = start_tollgate().await;
+    for uri in [
+        "/public/../admin/users",
+        "/public/%2e%2e/admin/users",
+        "/public/..%2Fadmin/users",
+        "//admin/users",
+    ] {
+        let answer = nginx(&tollgate, "GET", uri, None).await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{uri}");
+        assert!(header(&answer, "x-auth-principal").is_none(), "{uri}");
+    }
+    tollgate.stop().await;
+}
