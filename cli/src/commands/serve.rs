@@ -253,6 +253,8 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             )
         };
         let gate = Arc::new(gate.with_token_cache(cache));
+        // Before anything is printed: a SIGTERM right after start counts.
+        let signal = tollgate_forward_auth::server::shutdown_signal();
         let server = Server::start(gate, digest.clone(), settings)
             .await
             .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -260,7 +262,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         if let Some(key) = demo_key {
             print_demo(&key, server.addrs())?;
         }
-        server.run_until_signal().await;
+        server.run_until(signal).await;
         println!("tollgate serve: stopped");
         Ok(())
     })

@@ -218,20 +218,22 @@ pub fn ambiguous_path(path: &str) -> Result<(), BadForwarding> {
     if path.contains('\\') {
         return refuse("holds a backslash");
     }
-    let lower = path.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c"]
-        .iter()
-        .any(|encoded| lower.contains(encoded))
-    {
+    // No allocation: this runs on every decision request.
+    let encoded = path.as_bytes().windows(3).any(|w| {
+        matches!(
+            w,
+            [b'%', b'2', b'e' | b'E' | b'f' | b'F'] | [b'%', b'5', b'c' | b'C']
+        )
+    });
+    if encoded {
         return refuse("holds an encoded `.`, `/` or `\\`");
     }
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let last = segments.len().saturating_sub(1);
-    for (index, segment) in segments.iter().enumerate() {
-        if *segment == "." || *segment == ".." {
+    let mut segments = path.split('/').skip(1).peekable();
+    while let Some(segment) = segments.next() {
+        if segment == "." || segment == ".." {
             return refuse("holds a `.` or `..` segment");
         }
-        if segment.is_empty() && index != last {
+        if segment.is_empty() && segments.peek().is_some() {
             return refuse("holds an empty segment (`//`)");
         }
     }

@@ -145,9 +145,10 @@ impl Server {
         }
     }
 
-    /// Serve until SIGTERM or SIGINT (Ctrl-C), then shut down gracefully.
-    pub async fn run_until_signal(self) {
-        wait_for_signal().await;
+    /// Serve until `signal` completes (see [`shutdown_signal`]), then shut
+    /// down gracefully.
+    pub async fn run_until(self, signal: impl std::future::Future<Output = ()>) {
+        signal.await;
         tracing::info!("shutting down: finishing in-flight requests");
         self.shutdown().await;
     }
@@ -200,25 +201,35 @@ async fn serve_grpc(
     }
 }
 
-async fn wait_for_signal() {
+/// SIGTERM or SIGINT (Ctrl-C). Both handlers are installed when this is
+/// called, not when it is first awaited, so a signal sent right after
+/// start-up is not missed.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = terminate.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (terminate, interrupt) {
+                (Ok(mut terminate), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = terminate.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
+                (terminate, interrupt) => {
+                    let error = terminate.err().or(interrupt.err());
+                    tracing::warn!(error = ?error, "cannot watch SIGTERM and SIGINT; stopping on Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
