@@ -32,29 +32,33 @@ pub fn demo_authorizer() -> Result<(SigningKey, Authorizer), CliError> {
     Ok((key, authorizer))
 }
 
+/// The demo's claims as of `now` (alice, `orders-api`, scopes `orders.read
+/// orders.write`, five minutes), with `extra` on top (`null` removes one).
+pub fn demo_claims(now: i64, extra: &Value) -> Value {
+    let mut base = json!({
+        "iss": DEMO_ISSUER, "sub": "alice", "aud": "orders-api",
+        "email": "alice@example.com", "scope": "orders.read orders.write",
+        "iat": now, "exp": now + 300,
+    });
+    if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            if v.is_null() {
+                base.remove(k);
+            } else {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    base
+}
+
 /// Run the demo, printing to stdout.
 pub fn run() -> Result<(), CliError> {
     let started = Instant::now();
     let (key, authorizer) = demo_authorizer()?;
     let setup = started.elapsed();
     let now = unix_now();
-    let claims = |extra: Value| {
-        let mut base = json!({
-            "iss": DEMO_ISSUER, "sub": "alice", "aud": "orders-api",
-            "email": "alice@example.com", "scope": "orders.read orders.write",
-            "iat": now, "exp": now + 300,
-        });
-        if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
-            for (k, v) in extra {
-                if v.is_null() {
-                    base.remove(k);
-                } else {
-                    base.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        base
-    };
+    let claims = |extra: Value| demo_claims(now, &extra);
     let good = key.sign_jwt(&claims(json!({})), None)?;
     let attacker = SigningKey::generate(Algorithm::Es256, key.kid())?;
     let tampered = {

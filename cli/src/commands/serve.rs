@@ -25,7 +25,7 @@ use tollgate_keys::mint::SigningKey;
 
 use crate::CliError;
 use crate::commands::check::{LimitArgs, load_module};
-use crate::commands::demo::{DEMO_ISSUER, DEMO_KEY, DEMO_POLICY};
+use crate::commands::demo::{DEMO_KEY, DEMO_POLICY, demo_claims};
 
 /// The listeners used when none is given.
 pub const DEFAULT_NGINX: &str = "127.0.0.1:8181";
@@ -284,13 +284,7 @@ fn print_started(server: &Server, digest: &str) {
 
 fn print_demo(key: &SigningKey, addrs: &Listen) -> Result<(), CliError> {
     let now = tollgate_host::clock::unix_now();
-    let claims = |scope: &str| {
-        json!({
-            "iss": DEMO_ISSUER, "sub": "alice", "aud": "orders-api",
-            "email": "alice@example.com", "scope": scope,
-            "iat": now, "exp": now + 3600,
-        })
-    };
+    let claims = |scope: &str| demo_claims(now, &json!({ "scope": scope, "exp": now + 3600 }));
     let allowed = key.sign_jwt(&claims("orders.read orders.write"), None)?;
     let forbidden = key.sign_jwt(&claims("profile"), None)?;
     let Some(nginx) = addrs.nginx else {

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use envoy_types::ext_authz::v3::pb::{
-    Authorization, CheckRequest, CheckResponse, DeniedHttpResponse, HeaderAppendAction,
-    HeaderValue, HeaderValueOption, HttpStatus,
+    Authorization, CheckRequest, CheckResponse, HeaderAppendAction, HttpStatusCode,
 };
-use envoy_types::ext_authz::v3::{CheckRequestExt, CheckResponseExt, OkHttpResponseBuilder};
+use envoy_types::ext_authz::v3::{
+    CheckRequestExt, CheckResponseExt, DeniedHttpResponseBuilder, OkHttpResponseBuilder,
+};
 use tollgate_host::model::{Request, TokenSource};
 
 use crate::answer::Answer;
@@ -96,15 +97,15 @@ pub fn read_check(check: &CheckRequest, now: i64) -> Result<Request, BadForwardi
 /// (overwriting any client copy, empty values kept), or denied with the
 /// status, challenge and body.
 pub fn check_response(answer: Answer) -> CheckResponse {
+    let headers = answer
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value.as_bytes())));
+    let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
     if answer.status == http::StatusCode::OK {
         let mut ok = OkHttpResponseBuilder::new();
-        for (name, value) in &answer.headers {
-            ok.add_header(
-                name.as_str(),
-                String::from_utf8_lossy(value.as_bytes()),
-                Some(HeaderAppendAction::OverwriteIfExistsOrAdd),
-                true,
-            );
+        for (name, value) in headers {
+            ok.add_header(name, value, overwrite, true);
         }
         let mut response = CheckResponse::with_status(tonic::Status::ok("allowed"));
         response.set_http_response(ok.build());
@@ -116,29 +117,17 @@ pub fn check_response(answer: Answer) -> CheckResponse {
         400 => tonic::Code::InvalidArgument,
         _ => tonic::Code::Unavailable,
     };
-    #[allow(deprecated)]
-    let headers = answer
-        .headers
-        .iter()
-        .map(|(name, value)| HeaderValueOption {
-            header: Some(HeaderValue {
-                key: name.as_str().to_string(),
-                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                raw_value: Vec::new(),
-            }),
-            append: None,
-            append_action: HeaderAppendAction::OverwriteIfExistsOrAdd.into(),
-            keep_empty_value: false,
-        })
-        .collect();
-    let denied = DeniedHttpResponse {
-        status: Some(HttpStatus {
-            code: i32::from(answer.status.as_u16()),
-        }),
-        headers,
-        body: String::from_utf8_lossy(&answer.body).into_owned(),
-    };
+    let mut denied = DeniedHttpResponseBuilder::new();
+    // Every status an answer has (400, 401, 403, 503) is one of Envoy's.
+    denied.set_http_status(
+        HttpStatusCode::try_from(i32::from(answer.status.as_u16()))
+            .unwrap_or(HttpStatusCode::ServiceUnavailable),
+    );
+    for (name, value) in headers {
+        denied.add_header(name, value, overwrite, false);
+    }
+    denied.set_body(String::from_utf8_lossy(&answer.body));
     let mut response = CheckResponse::with_status(tonic::Status::new(code, answer.reason));
-    response.set_http_response(denied);
+    response.set_http_response(denied.build());
     response
 }

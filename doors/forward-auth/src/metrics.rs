@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tollgate_host::Gate;
+use tollgate_host::jwks::IssuerStatus;
 
 type DecisionLabels = [(&'static str, &'static str); 3];
 type DoorLabel = [(&'static str, &'static str); 1];
@@ -130,41 +131,58 @@ impl Collector for HostCollector {
 
         let status = self.gate.key_manager().status();
         if !status.is_empty() {
-            let mut fetches = encoder.encode_descriptor(
-                "key_fetches",
-                "Remote key fetches started, per issuer (JWK Set and discovery document)",
-                None,
+            per_issuer(
+                &mut encoder,
+                (
+                    "key_fetches",
+                    "Remote key fetches started, per issuer (JWK Set and discovery document)",
+                ),
                 MetricType::Counter,
+                &status,
+                |issuer| ConstCounter::new(issuer.fetches),
             )?;
-            for issuer in &status {
-                let labels = [("issuer", issuer.issuer.as_str())];
-                ConstCounter::new(issuer.fetches).encode(fetches.encode_family(&labels)?)?;
-            }
-            let mut failures = encoder.encode_descriptor(
-                "key_fetch_failures",
-                "Failed remote key fetches since the last success, per issuer",
-                None,
+            per_issuer(
+                &mut encoder,
+                (
+                    "key_fetch_failures",
+                    "Failed remote key fetches since the last success, per issuer",
+                ),
                 MetricType::Gauge,
+                &status,
+                |issuer| ConstGauge::new(i64::from(issuer.consecutive_failures)),
             )?;
-            for issuer in &status {
-                let labels = [("issuer", issuer.issuer.as_str())];
-                ConstGauge::new(i64::from(issuer.consecutive_failures))
-                    .encode(failures.encode_family(&labels)?)?;
-            }
-            let mut keys = encoder.encode_descriptor(
-                "remote_keys",
-                "Remote keys served, per issuer (0: none, the issuer answers 503)",
-                None,
+            per_issuer(
+                &mut encoder,
+                (
+                    "remote_keys",
+                    "Remote keys served, per issuer (0: none, the issuer answers 503)",
+                ),
                 MetricType::Gauge,
+                &status,
+                |issuer| ConstGauge::new(issuer.remote_keys.map_or(0, count)),
             )?;
-            for issuer in &status {
-                let labels = [("issuer", issuer.issuer.as_str())];
-                let count = issuer
-                    .remote_keys
-                    .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX));
-                ConstGauge::new(count).encode(keys.encode_family(&labels)?)?;
-            }
         }
         Ok(())
     }
+}
+
+/// One metric family with a value per remote issuer, labelled `issuer`.
+fn per_issuer<M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    (name, help): (&str, &str),
+    metric_type: MetricType,
+    status: &[IssuerStatus],
+    value: impl Fn(&IssuerStatus) -> M,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, metric_type)?;
+    for issuer in status {
+        let labels = [("issuer", issuer.issuer.as_str())];
+        value(issuer).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// A count as a gauge value.
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

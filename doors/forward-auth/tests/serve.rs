@@ -400,6 +400,46 @@ async fn admin_reports_health_readiness_and_metrics_on_its_own_port() {
         "{metrics}"
     );
     assert!(!metrics.contains("tollgate_tollgate"), "{metrics}");
+    assert!(
+        metrics.contains("tollgate_decision_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    // The admin port decides nothing; the decision port reports nothing.
+    let not_admin = client()
+        .get(format!(
+            "http://{}/metrics",
+            tollgate.addrs().traefik.unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_admin.status(), StatusCode::BAD_REQUEST);
+    tollgate.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_request_head_is_refused_and_the_server_keeps_serving() {
+    let tollgate = start_tollgate().await;
+    let token = tollgate.token("erin", "orders.read");
+    let huge = "a".repeat(64 * 1024);
+    let refused = client()
+        .get(format!("http://{}/auth", tollgate.addrs().nginx.unwrap()))
+        .header("x-original-method", "GET")
+        .header("x-original-uri", "/orders/1")
+        .header("x-padding", huge)
+        .send()
+        .await
+        .expect("an answer, not a dropped connection");
+    assert_eq!(
+        refused.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert_eq!(
+        nginx(&tollgate, "GET", "/orders/1", Some(&token))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     tollgate.stop().await;
 }
 
@@ -431,4 +471,146 @@ async fn an_ambiguous_path_is_refused_not_decided_by_a_public_rule() {
         assert!(header(&answer, "x-auth-principal").is_none(), "{uri}");
     }
     tollgate.stop().await;
+}
+
+/// Two remote issuers, one serving its JWK Set and one down: the replica
+/// stays ready, health and metrics tell them apart, and the down issuer's
+/// tokens get 503 while the other's are allowed.
+#[tokio::test]
+async fn one_identity_providers_outage_shows_in_health_and_metrics_not_readiness() {
+    use tollgate_host::jwks::KeyFetchSettings;
+    use tollgate_host::{ConfigBase, Gate, PolicyModule, SandboxLimits};
+    use tollgate_jwks::testing::{Behaviour, TestServer};
+    use tollgate_keys::Algorithm;
+    use tollgate_keys::mint::SigningKey;
+
+    let key = SigningKey::generate(Algorithm::Es256, "remote-1").unwrap();
+    let server = TestServer::start();
+    server.set("/up", Behaviour::json(&key.jwks()));
+    server.set("/down", Behaviour::Status(500));
+    let (up, down) = ("https://up.issuer.test", "https://down.issuer.test");
+    let policy = format!(
+        "[[issuer]]\nissuer = \"{up}\"\njwks_uri = \"{}\"\naudiences = [\"orders-api\"]\nalgorithms = [\"ES256\"]\n\
+         [[issuer]]\nissuer = \"{down}\"\njwks_uri = \"{}\"\naudiences = [\"orders-api\"]\nalgorithms = [\"ES256\"]\n",
+        server.url("/up"),
+        server.url("/down"),
+    );
+    let module = PolicyModule::default_module(SandboxLimits::default()).unwrap();
+    let digest = module.digest().to_string();
+    let gate = Gate::new(
+        module,
+        &policy,
+        &ConfigBase::Embedded(Vec::new()),
+        "remote policy",
+        KeyFetchSettings::default(),
+    )
+    .await
+    .expect("a prefetch failure is not a start failure");
+    let any = "127.0.0.1:0".parse().ok();
+    let settings = tollgate_forward_auth::ServeSettings {
+        listen: tollgate_forward_auth::Listen {
+            nginx: any,
+            admin: any,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let tollgate =
+        tollgate_forward_auth::Server::start(std::sync::Arc::new(gate), digest, settings)
+            .await
+            .unwrap();
+    let addrs = tollgate.addrs().clone();
+    let now = tollgate_host::clock::unix_now();
+    let token = |iss: &str| {
+        key.sign_jwt(
+            &serde_json::json!({"iss": iss, "sub": "alice", "aud": "orders-api", "iat": now, "exp": now + 600}),
+            None,
+        )
+        .unwrap()
+    };
+    let decide = |token: String| {
+        client()
+            .get(format!("http://{}/auth", addrs.nginx.unwrap()))
+            .header("x-original-method", "GET")
+            .header("x-original-uri", "/orders/1")
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+    };
+    assert_eq!(decide(token(up)).await.unwrap().status(), StatusCode::OK);
+    let unavailable = decide(token(down)).await.unwrap();
+    assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header(&unavailable, "retry-after"), Some("1"));
+
+    let admin = format!("http://{}", addrs.admin.unwrap());
+    let ready = client()
+        .get(format!("{admin}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready.status(),
+        StatusCode::OK,
+        "one issuer down must not make the replica unready"
+    );
+    let health: serde_json::Value = serde_json::from_str(
+        &client()
+            .get(format!("{admin}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let issuer = |name: &str| {
+        health["remote_issuers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["issuer"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {health}"))
+    };
+    assert_eq!(issuer(up)["remote_keys"], 1, "{health}");
+    assert_eq!(issuer(up)["consecutive_failures"], 0, "{health}");
+    assert!(issuer(down)["remote_keys"].is_null(), "{health}");
+    assert!(
+        issuer(down)["consecutive_failures"].as_u64().unwrap() >= 1,
+        "{health}"
+    );
+    assert!(issuer(down)["last_error"].is_string(), "{health}");
+
+    let metrics = client()
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |line_start: String| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line_start.as_str()))
+            .unwrap_or_else(|| panic!("no {line_start} in {metrics}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let labels = |iss: &str| format!("{{issuer=\"{iss}\"}}");
+    assert_eq!(value(format!("tollgate_remote_keys{}", labels(up))), 1.0);
+    assert_eq!(value(format!("tollgate_remote_keys{}", labels(down))), 0.0);
+    assert_eq!(
+        value(format!("tollgate_key_fetch_failures{}", labels(up))),
+        0.0
+    );
+    assert!(value(format!("tollgate_key_fetch_failures{}", labels(down))) >= 1.0);
+    assert!(value(format!("tollgate_key_fetches_total{}", labels(up))) >= 1.0);
+    assert!(value(format!("tollgate_key_fetches_total{}", labels(down))) >= 1.0);
+    assert_eq!(
+        value("tollgate_decisions_total{door=\"nginx\",outcome=\"error\",reason=\"keys-unavailable\"}".into()),
+        1.0
+    );
+    tollgate.shutdown().await;
 }
