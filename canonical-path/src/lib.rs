@@ -1,0 +1,529 @@
+//! The canonical form of a request path: the one path every tollgate door
+//! hands the policy module, so a route rule decides the route the service
+//! behind the proxy will serve, not another spelling of it.
+//!
+//! A proxy, tollgate and the upstream can read one request line three ways
+//! (`/public/../admin`, `/public/%2e%2e/admin`, `/admin%2Fusers`,
+//! `//admin`, `/admin;jsessionid=x`, `/ADMIN`, overlong UTF-8): a rule
+//! for a public path must never authorize a request the upstream routes to
+//! a protected one. [`canonicalize`] therefore either returns one spelling
+//! per route, or refuses a path that cannot be decided safely
+//! ([`PathRefusal`]): a 400 at the edge, a deny in Lambda.
+//!
+//! **Form [`FORM`]** (documented in `docs/paths.md`), in order:
+//!
+//! 1. The path must start with `/` (an empty path means "unknown" and stays
+//!    empty). A raw `?` or `#` (a query or fragment left in the path), a
+//!    control character or a backslash is refused.
+//! 2. `;` path parameters (`/admin;jsessionid=x`, which Tomcat and Spring
+//!    strip before routing) are refused by default; [`PathParameters::Strip`]
+//!    removes each segment's parameters first (so `/..;/admin` is `/admin`,
+//!    as Tomcat reads it), [`PathParameters::Keep`] treats `;` as data.
+//! 3. Percent-encoding is checked (two hex digits) and only unreserved
+//!    characters (`A-Z a-z 0-9 - . _ ~`) are decoded. Every other escape is
+//!    kept, with upper-case hex. An encoded `/` or `\` (`%2F`, `%5C`) is
+//!    refused by default ([`EscapedSlashes::Keep`] keeps it as data), as are
+//!    encoded control characters (`%00`, `%0A`) and a double-encoded `.`,
+//!    `/`, `\` or control character (`%252e`). The bytes the path stands for
+//!    must be UTF-8: overlong forms (`%C0%AE`) are refused. Raw characters a
+//!    URI may not hold (a space, `"`, `{`, non-ASCII) are percent-encoded.
+//! 4. A segment that is `.` or `..` only once decoded (`%2e%2e`) is refused;
+//!    raw `.` and `..` segments are removed as RFC 3986 section 5.2.4 says,
+//!    and a `..` above the root is refused.
+//! 5. Empty segments (`//`) are merged ([`PathOptions::merge_slashes`]).
+//! 6. A trailing `/` is removed ([`TrailingSlash::Strip`]; `/` stays `/`).
+//! 7. Case is kept; [`PathCase::Lower`] folds ASCII letters (not escapes)
+//!    for a case-insensitive upstream.
+//!
+//! Canonicalizing a canonical path changes nothing ([`canonicalize`] is
+//! idempotent), and a path already canonical costs one scan and no
+//! allocation.
+
+#![forbid(unsafe_code)]
+
+pub mod corpus;
+
+use std::borrow::Cow;
+
+/// The version of the canonical form this crate computes. It changes
+/// whenever a path's canonical form or a refusal does.
+pub const FORM: u32 = 1;
+
+/// What `%2F` and `%5C` (an encoded `/` or `\`) mean to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EscapedSlashes {
+    /// Refuse the path (default): upstreams disagree on whether `%2F`
+    /// separates segments.
+    #[default]
+    Refuse,
+    /// Keep them encoded, as data within a segment, for an upstream that
+    /// never decodes them before routing.
+    Keep,
+}
+
+/// What `;` path parameters (`/admin;jsessionid=x`) mean to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PathParameters {
+    /// Refuse the path (default).
+    #[default]
+    Refuse,
+    /// Remove each segment's parameters (from its first `;`) before
+    /// resolving dot segments, as Tomcat and Spring do before routing.
+    Strip,
+    /// Treat `;` as an ordinary character of the segment.
+    Keep,
+}
+
+/// Whether the upstream routes paths with regard to case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PathCase {
+    /// Keep case (default): `/ADMIN` is not `/admin`.
+    #[default]
+    Sensitive,
+    /// Fold ASCII letters to lower case, for a case-insensitive upstream
+    /// (route rules are then written in lower case).
+    Lower,
+}
+
+/// Whether the upstream routes `/admin/` as `/admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrailingSlash {
+    /// Remove a trailing `/` (default), so the rule for `/admin` also
+    /// governs `/admin/`.
+    #[default]
+    Strip,
+    /// Keep it: `/admin/` is its own route.
+    Keep,
+}
+
+/// How paths are canonicalized for one deployment: the safe setting is the
+/// default, and each option adapts the form to what the upstream does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathOptions {
+    /// Merge empty segments (`//admin` is `/admin`); default `true`. Off,
+    /// an empty segment stays (`//admin` matches no rule for `/admin`).
+    pub merge_slashes: bool,
+    /// Encoded slashes and backslashes.
+    pub escaped_slashes: EscapedSlashes,
+    /// `;` path parameters.
+    pub path_parameters: PathParameters,
+    /// Letter case.
+    pub case: PathCase,
+    /// A trailing `/`.
+    pub trailing_slash: TrailingSlash,
+}
+
+impl Default for PathOptions {
+    fn default() -> Self {
+        PathOptions {
+            merge_slashes: true,
+            escaped_slashes: EscapedSlashes::Refuse,
+            path_parameters: PathParameters::Refuse,
+            case: PathCase::Sensitive,
+            trailing_slash: TrailingSlash::Strip,
+        }
+    }
+}
+
+/// An option name or value that [`PathOptions::set`] does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnknownPathOption(pub String);
+
+impl PathOptions {
+    /// The option names, as the policy document's `[paths]` section and the
+    /// path corpus write them.
+    pub const NAMES: [&'static str; 5] = [
+        "merge_slashes",
+        "escaped_slashes",
+        "path_parameters",
+        "case",
+        "trailing_slash",
+    ];
+
+    /// Set option `name` from its text `value` (`merge_slashes` takes
+    /// `true`/`false`; the others their lower-case variant names).
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), UnknownPathOption> {
+        let bad = |choices: &str| {
+            UnknownPathOption(format!(
+                "{name} cannot be {value:?}; write one of {choices}"
+            ))
+        };
+        match name {
+            "merge_slashes" => {
+                self.merge_slashes = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("true, false")),
+                }
+            }
+            "escaped_slashes" => {
+                self.escaped_slashes = match value {
+                    "refuse" => EscapedSlashes::Refuse,
+                    "keep" => EscapedSlashes::Keep,
+                    _ => return Err(bad("\"refuse\", \"keep\"")),
+                }
+            }
+            "path_parameters" => {
+                self.path_parameters = match value {
+                    "refuse" => PathParameters::Refuse,
+                    "strip" => PathParameters::Strip,
+                    "keep" => PathParameters::Keep,
+                    _ => return Err(bad("\"refuse\", \"strip\", \"keep\"")),
+                }
+            }
+            "case" => {
+                self.case = match value {
+                    "sensitive" => PathCase::Sensitive,
+                    "lower" => PathCase::Lower,
+                    _ => return Err(bad("\"sensitive\", \"lower\"")),
+                }
+            }
+            "trailing_slash" => {
+                self.trailing_slash = match value {
+                    "strip" => TrailingSlash::Strip,
+                    "keep" => TrailingSlash::Keep,
+                    _ => return Err(bad("\"strip\", \"keep\"")),
+                }
+            }
+            _ => {
+                return Err(UnknownPathOption(format!(
+                    "unknown path option {name:?}; the options are {}",
+                    PathOptions::NAMES.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The options that differ from the default, as `name=value` words
+    /// (empty for the default): for logs and startup lines.
+    pub fn describe(&self) -> String {
+        let default = PathOptions::default();
+        let mut words = Vec::new();
+        if self.merge_slashes != default.merge_slashes {
+            words.push(format!("merge_slashes={}", self.merge_slashes));
+        }
+        if self.escaped_slashes == EscapedSlashes::Keep {
+            words.push("escaped_slashes=keep".into());
+        }
+        match self.path_parameters {
+            PathParameters::Refuse => {}
+            PathParameters::Strip => words.push("path_parameters=strip".into()),
+            PathParameters::Keep => words.push("path_parameters=keep".into()),
+        }
+        if self.case == PathCase::Lower {
+            words.push("case=lower".into());
+        }
+        if self.trailing_slash == TrailingSlash::Keep {
+            words.push("trailing_slash=keep".into());
+        }
+        words.join(" ")
+    }
+}
+
+/// Why a path cannot be decided safely. The messages say what is wrong and
+/// never quote the path (the door logs it where it chooses to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathRefusal {
+    /// Not starting with `/`.
+    #[error("the path does not start with `/`: send an origin-form path")]
+    NotAbsolute,
+    /// A raw `?` or `#` inside what should be the path alone.
+    #[error("the path holds a raw `?` or `#`: the query or fragment was not split off")]
+    QueryInPath,
+    /// A raw or encoded control character (NUL included).
+    #[error("the path holds a control character (raw, or encoded such as %00 or %0A)")]
+    ControlCharacter,
+    /// A raw backslash, which some upstreams read as `/`.
+    #[error("the path holds a backslash, which some servers read as `/`: send `/`")]
+    Backslash,
+    /// `%2F` or `%5C` with [`EscapedSlashes::Refuse`].
+    #[error(
+        "the path holds an encoded `/` or `\\` (%2F, %5C), which upstreams may or may not read as a separator; send `/`, or set escaped_slashes = \"keep\" for an upstream that treats them as data"
+    )]
+    EncodedSlash,
+    /// A segment that is `.` or `..` only once decoded.
+    #[error("the path holds an encoded dot segment (%2e, %2e%2e): send the path it stands for")]
+    EncodedDotSegment,
+    /// A `..` that would climb above the root.
+    #[error("the path's `..` segments climb above the root")]
+    AboveRoot,
+    /// `%` without two hex digits.
+    #[error("the path holds an invalid percent-escape (`%` must be followed by two hex digits)")]
+    InvalidPercentEncoding,
+    /// A double-encoded `.`, `/`, `\` or control character (`%252e`).
+    #[error(
+        "the path holds a double-encoded `.`, `/`, `\\` or control character (%252e, %252f, %255c, %2500), which an upstream that decodes twice would read as another path"
+    )]
+    DoubleEncoding,
+    /// The decoded bytes are not UTF-8 (overlong forms included).
+    #[error("the path's percent-escapes are not UTF-8 (or an overlong form such as %C0%AE)")]
+    InvalidUtf8,
+    /// A `;` with [`PathParameters::Refuse`].
+    #[error(
+        "the path holds `;` parameters, which some servers strip before routing; send the path without them, or set path_parameters = \"strip\" or \"keep\" for what the upstream does"
+    )]
+    PathParameter,
+}
+
+impl PathRefusal {
+    /// Every refusal, for tests and docs.
+    pub const ALL: [PathRefusal; 11] = [
+        PathRefusal::NotAbsolute,
+        PathRefusal::QueryInPath,
+        PathRefusal::ControlCharacter,
+        PathRefusal::Backslash,
+        PathRefusal::EncodedSlash,
+        PathRefusal::EncodedDotSegment,
+        PathRefusal::AboveRoot,
+        PathRefusal::InvalidPercentEncoding,
+        PathRefusal::DoubleEncoding,
+        PathRefusal::InvalidUtf8,
+        PathRefusal::PathParameter,
+    ];
+
+    /// A stable kebab-case name (`encoded-slash`), as logs and the corpus
+    /// write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathRefusal::NotAbsolute => "not-absolute",
+            PathRefusal::QueryInPath => "query-in-path",
+            PathRefusal::ControlCharacter => "control-character",
+            PathRefusal::Backslash => "backslash",
+            PathRefusal::EncodedSlash => "encoded-slash",
+            PathRefusal::EncodedDotSegment => "encoded-dot-segment",
+            PathRefusal::AboveRoot => "above-root",
+            PathRefusal::InvalidPercentEncoding => "invalid-percent-encoding",
+            PathRefusal::DoubleEncoding => "double-encoding",
+            PathRefusal::InvalidUtf8 => "invalid-utf8",
+            PathRefusal::PathParameter => "path-parameter",
+        }
+    }
+
+    /// The refusal named `name` ([`PathRefusal::as_str`]).
+    pub fn from_name(name: &str) -> Option<PathRefusal> {
+        PathRefusal::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+/// The canonical form of `raw` (a path without its query) under `options`,
+/// or why it cannot be decided safely. See the [crate docs](crate) for the
+/// steps. Borrowed when `raw` is already canonical.
+pub fn canonicalize<'a>(raw: &'a str, options: &PathOptions) -> Result<Cow<'a, str>, PathRefusal> {
+    if raw.is_empty() {
+        return Ok(Cow::Borrowed(raw));
+    }
+    if !raw.starts_with('/') {
+        return Err(PathRefusal::NotAbsolute);
+    }
+    if is_canonical(raw, options) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let mut segments: Vec<String> = Vec::new();
+    let mut pieces = raw.split('/').skip(1).peekable();
+    // Whether the resolved path ends with a `/` (a final empty, `.` or `..`
+    // segment).
+    let mut ends_with_slash = false;
+    while let Some(piece) = pieces.next() {
+        let last = pieces.peek().is_none();
+        let piece = match options.path_parameters {
+            PathParameters::Keep => piece,
+            PathParameters::Refuse if piece.contains(';') => {
+                return Err(PathRefusal::PathParameter);
+            }
+            PathParameters::Refuse => piece,
+            PathParameters::Strip => piece.split(';').next().unwrap_or(piece),
+        };
+        let decoded = decode_segment(piece, options)?;
+        ends_with_slash = false;
+        match decoded.text.as_str() {
+            "." | ".." if decoded.encoded_dot => return Err(PathRefusal::EncodedDotSegment),
+            "." => ends_with_slash = last,
+            ".." => {
+                if segments.pop().is_none() {
+                    return Err(PathRefusal::AboveRoot);
+                }
+                ends_with_slash = last;
+            }
+            "" if last => ends_with_slash = true,
+            "" if options.merge_slashes => {}
+            _ => segments.push(decoded.text),
+        }
+    }
+    if options.trailing_slash == TrailingSlash::Strip {
+        // Unmerged empty segments at the end are a trailing `/` too.
+        while segments.last().is_some_and(String::is_empty) {
+            segments.pop();
+        }
+    }
+    let mut out = String::with_capacity(raw.len());
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() || (ends_with_slash && options.trailing_slash == TrailingSlash::Keep) {
+        out.push('/');
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// Whether `raw` (starting with `/`) is already canonical: only plain
+/// characters, no `%`, no `;` unless kept, no dot or empty segment, no
+/// trailing `/` unless kept, no upper case when folding. One scan.
+fn is_canonical(raw: &str, options: &PathOptions) -> bool {
+    let mut previous = b'/';
+    // Length of the current segment and whether it is all dots so far.
+    let mut length = 0usize;
+    let mut dots = true;
+    for &byte in raw.as_bytes().iter().skip(1) {
+        if byte == b'/' {
+            if length == 0 || (dots && length <= 2) {
+                return false;
+            }
+            length = 0;
+            dots = true;
+            previous = byte;
+            continue;
+        }
+        let plain = is_unreserved(byte)
+            || matches!(
+                byte,
+                b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
+            )
+            || (byte == b';' && options.path_parameters == PathParameters::Keep);
+        if !plain || (options.case == PathCase::Lower && byte.is_ascii_uppercase()) {
+            return false;
+        }
+        length += 1;
+        dots &= byte == b'.';
+        previous = byte;
+    }
+    if previous == b'/' {
+        // `/` alone, or a trailing `/`.
+        return raw.len() == 1 || options.trailing_slash == TrailingSlash::Keep;
+    }
+    !(dots && length <= 2)
+}
+
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Characters a segment may hold raw in the canonical form besides the
+/// unreserved ones (RFC 3986 `pchar`, without `;` unless kept).
+fn is_plain(byte: u8, options: &PathOptions) -> bool {
+    is_unreserved(byte)
+        || matches!(
+            byte,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
+        )
+        || (byte == b';' && options.path_parameters == PathParameters::Keep)
+}
+
+struct Decoded {
+    /// The segment's canonical text.
+    text: String,
+    /// Whether a `.` in it came from `%2E`.
+    encoded_dot: bool,
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn push_escaped(out: &mut String, byte: u8) {
+    out.push('%');
+    out.push(char::from(
+        HEX.get(usize::from(byte >> 4)).copied().unwrap_or(b'0'),
+    ));
+    out.push(char::from(
+        HEX.get(usize::from(byte & 15)).copied().unwrap_or(b'0'),
+    ));
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn is_dangerous_byte(byte: u8) -> bool {
+    byte < 0x20 || byte == 0x7f || matches!(byte, b'.' | b'/' | b'\\')
+}
+
+/// One segment's canonical text (see the crate docs, steps 1 and 3).
+fn decode_segment(piece: &str, options: &PathOptions) -> Result<Decoded, PathRefusal> {
+    let mut text = String::with_capacity(piece.len());
+    // The bytes the segment stands for, to check they are UTF-8.
+    let mut meaning: Vec<u8> = Vec::with_capacity(piece.len());
+    let mut encoded_dot = false;
+    let bytes = piece.as_bytes();
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        i += 1;
+        if byte == b'%' {
+            let (Some(high), Some(low)) = (
+                bytes.get(i).copied().and_then(hex_value),
+                bytes.get(i + 1).copied().and_then(hex_value),
+            ) else {
+                return Err(PathRefusal::InvalidPercentEncoding);
+            };
+            i += 2;
+            let value = high << 4 | low;
+            match value {
+                b'/' | b'\\' => match options.escaped_slashes {
+                    EscapedSlashes::Refuse => return Err(PathRefusal::EncodedSlash),
+                    EscapedSlashes::Keep => push_escaped(&mut text, value),
+                },
+                _ if value < 0x20 || value == 0x7f => return Err(PathRefusal::ControlCharacter),
+                b'%' => {
+                    let inner = bytes
+                        .get(i)
+                        .copied()
+                        .and_then(hex_value)
+                        .zip(bytes.get(i + 1).copied().and_then(hex_value));
+                    if let Some((h, l)) = inner
+                        && is_dangerous_byte(h << 4 | l)
+                    {
+                        return Err(PathRefusal::DoubleEncoding);
+                    }
+                    push_escaped(&mut text, value);
+                }
+                _ if is_unreserved(value) => {
+                    encoded_dot |= value == b'.';
+                    push_letter(&mut text, value, options);
+                }
+                _ => push_escaped(&mut text, value),
+            }
+            meaning.push(value);
+            continue;
+        }
+        if byte < 0x20 || byte == 0x7f {
+            return Err(PathRefusal::ControlCharacter);
+        }
+        match byte {
+            b'\\' => return Err(PathRefusal::Backslash),
+            b'?' | b'#' => return Err(PathRefusal::QueryInPath),
+            _ if is_plain(byte, options) => push_letter(&mut text, byte, options),
+            _ => push_escaped(&mut text, byte),
+        }
+        meaning.push(byte);
+    }
+    if std::str::from_utf8(&meaning).is_err() {
+        return Err(PathRefusal::InvalidUtf8);
+    }
+    Ok(Decoded { text, encoded_dot })
+}
+
+fn push_letter(out: &mut String, byte: u8, options: &PathOptions) {
+    let byte = match options.case {
+        PathCase::Lower => byte.to_ascii_lowercase(),
+        PathCase::Sensitive => byte,
+    };
+    out.push(char::from(byte));
+}
+
+#[cfg(test)]
+mod tests;
