@@ -160,7 +160,7 @@ fn a_module_built_for_another_contract_version_is_refused_at_load() {
         Err(e @ tollgate_host::ModuleError::WitVersion { .. }) => {
             let message = e.to_string();
             assert!(
-                message.contains("tollgate:authorizer@0.2.0") && message.contains("0.4.0 to 0.4.x"),
+                message.contains("tollgate:authorizer@0.2.0") && message.contains("0.5.0 to 0.5.x"),
                 "{message}"
             );
         }

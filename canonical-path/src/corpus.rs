@@ -9,7 +9,7 @@
 //! @options default                      # options for the cases below
 //! /public/../admin        /admin        # target, then its canonical path
 //! /public/%2e%2e/admin    !encoded-dot-segment
-//! @options escaped_slashes=keep path_parameters=strip
+//! @options encoded_delimiters=keep path_parameters=strip
 //! /a%2fb                  /a%2Fb
 //! ```
 //!

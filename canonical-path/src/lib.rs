@@ -16,17 +16,22 @@
 //!    empty). A raw `?` or `#` (a query or fragment left in the path), a
 //!    control character or a backslash is refused.
 //! 2. `;` path parameters (`/admin;jsessionid=x`, which Tomcat and Spring
-//!    strip before routing) are refused by default; [`PathParameters::Strip`]
-//!    removes each segment's parameters first (so `/..;/admin` is `/admin`,
-//!    as Tomcat reads it), [`PathParameters::Keep`] treats `;` as data.
+//!    strip before routing) are refused by default, an encoded `;` (`%3B`)
+//!    too; [`PathParameters::Strip`] removes each segment's parameters first
+//!    (so `/..;/admin` is `/admin`, as Tomcat reads it),
+//!    [`PathParameters::Keep`] treats `;` as data.
 //! 3. Percent-encoding is checked (two hex digits) and only unreserved
 //!    characters (`A-Z a-z 0-9 - . _ ~`) are decoded. Every other escape is
-//!    kept, with upper-case hex. An encoded `/` or `\` (`%2F`, `%5C`) is
-//!    refused by default ([`EscapedSlashes::Keep`] keeps it as data), as are
-//!    encoded control characters (`%00`, `%0A`) and a double-encoded `.`,
-//!    `/`, `\` or control character (`%252e`). The bytes the path stands for
-//!    must be UTF-8: overlong forms (`%C0%AE`) are refused. Raw characters a
-//!    URI may not hold (a space, `"`, `{`, non-ASCII) are percent-encoded.
+//!    kept, with upper-case hex. Encoded delimiters are refused by default
+//!    ([`EncodedDelimiters::Keep`] keeps them as data): `%2F` and `%5C` (an
+//!    encoded `/` or `\`), `%3F` and `%23` (an encoded `?` or `#`, which an
+//!    upstream that decodes before parsing reads as the end of the path).
+//!    So are encoded control characters (`%00`, `%0A`), and, once the
+//!    unreserved escapes are decoded, a double-encoded `.`, delimiter, `%`
+//!    or control character (`%252e`, also written `%25%32%65`). The bytes the
+//!    path stands for must be UTF-8: overlong forms (`%C0%AE`) are refused.
+//!    Raw characters a URI may not hold (a space, `"`, `{`, non-ASCII) are
+//!    percent-encoded.
 //! 4. A segment that is `.` or `..` only once decoded (`%2e%2e`) is refused;
 //!    raw `.` and `..` segments are removed as RFC 3986 section 5.2.4 says,
 //!    and a `..` above the root is refused.
@@ -49,11 +54,13 @@ use std::borrow::Cow;
 /// whenever a path's canonical form or a refusal does.
 pub const FORM: u32 = 1;
 
-/// What `%2F` and `%5C` (an encoded `/` or `\`) mean to the upstream.
+/// What encoded delimiters mean to the upstream: `%2F` and `%5C` (an
+/// encoded `/` or `\`), `%3F` and `%23` (an encoded `?` or `#`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum EscapedSlashes {
-    /// Refuse the path (default): upstreams disagree on whether `%2F`
-    /// separates segments.
+pub enum EncodedDelimiters {
+    /// Refuse the path (default): an upstream that decodes before it parses
+    /// reads `%2F` as a separator, and `%3F` or `%23` as the end of the path
+    /// (`/admin%3F/../public` is `/public` to the rules, `/admin` to it).
     #[default]
     Refuse,
     /// Keep them encoded, as data within a segment, for an upstream that
@@ -103,8 +110,8 @@ pub struct PathOptions {
     /// Merge empty segments (`//admin` is `/admin`); default `true`. Off,
     /// an empty segment stays (`//admin` matches no rule for `/admin`).
     pub merge_slashes: bool,
-    /// Encoded slashes and backslashes.
-    pub escaped_slashes: EscapedSlashes,
+    /// Encoded `/`, `\`, `?` and `#`.
+    pub encoded_delimiters: EncodedDelimiters,
     /// `;` path parameters.
     pub path_parameters: PathParameters,
     /// Letter case.
@@ -117,7 +124,7 @@ impl Default for PathOptions {
     fn default() -> Self {
         PathOptions {
             merge_slashes: true,
-            escaped_slashes: EscapedSlashes::Refuse,
+            encoded_delimiters: EncodedDelimiters::Refuse,
             path_parameters: PathParameters::Refuse,
             case: PathCase::Sensitive,
             trailing_slash: TrailingSlash::Strip,
@@ -135,7 +142,7 @@ impl PathOptions {
     /// path corpus write them.
     pub const NAMES: [&'static str; 5] = [
         "merge_slashes",
-        "escaped_slashes",
+        "encoded_delimiters",
         "path_parameters",
         "case",
         "trailing_slash",
@@ -157,10 +164,10 @@ impl PathOptions {
                     _ => return Err(bad("true, false")),
                 }
             }
-            "escaped_slashes" => {
-                self.escaped_slashes = match value {
-                    "refuse" => EscapedSlashes::Refuse,
-                    "keep" => EscapedSlashes::Keep,
+            "encoded_delimiters" => {
+                self.encoded_delimiters = match value {
+                    "refuse" => EncodedDelimiters::Refuse,
+                    "keep" => EncodedDelimiters::Keep,
                     _ => return Err(bad("\"refuse\", \"keep\"")),
                 }
             }
@@ -204,8 +211,8 @@ impl PathOptions {
         if self.merge_slashes != default.merge_slashes {
             words.push(format!("merge_slashes={}", self.merge_slashes));
         }
-        if self.escaped_slashes == EscapedSlashes::Keep {
-            words.push("escaped_slashes=keep".into());
+        if self.encoded_delimiters == EncodedDelimiters::Keep {
+            words.push("encoded_delimiters=keep".into());
         }
         match self.path_parameters {
             PathParameters::Refuse => {}
@@ -238,11 +245,16 @@ pub enum PathRefusal {
     /// A raw backslash, which some upstreams read as `/`.
     #[error("the path holds a backslash, which some servers read as `/`: send `/`")]
     Backslash,
-    /// `%2F` or `%5C` with [`EscapedSlashes::Refuse`].
+    /// `%2F` or `%5C` with [`EncodedDelimiters::Refuse`].
     #[error(
-        "the path holds an encoded `/` or `\\` (%2F, %5C), which upstreams may or may not read as a separator; send `/`, or set escaped_slashes = \"keep\" for an upstream that treats them as data"
+        "the path holds an encoded `/` or `\\` (%2F, %5C), which upstreams may or may not read as a separator; send `/`, or set encoded_delimiters = \"keep\" for an upstream that treats them as data"
     )]
     EncodedSlash,
+    /// `%3F` or `%23` with [`EncodedDelimiters::Refuse`].
+    #[error(
+        "the path holds an encoded `?` or `#` (%3F, %23), which an upstream that decodes before parsing reads as the end of the path; set encoded_delimiters = \"keep\" for an upstream that treats them as data"
+    )]
+    EncodedDelimiter,
     /// A segment that is `.` or `..` only once decoded.
     #[error("the path holds an encoded dot segment (%2e, %2e%2e): send the path it stands for")]
     EncodedDotSegment,
@@ -252,29 +264,30 @@ pub enum PathRefusal {
     /// `%` without two hex digits.
     #[error("the path holds an invalid percent-escape (`%` must be followed by two hex digits)")]
     InvalidPercentEncoding,
-    /// A double-encoded `.`, `/`, `\` or control character (`%252e`).
+    /// A double-encoded `.`, delimiter or control character (`%252e`).
     #[error(
-        "the path holds a double-encoded `.`, `/`, `\\` or control character (%252e, %252f, %255c, %2500), which an upstream that decodes twice would read as another path"
+        "the path holds a double-encoded `.`, `/`, `\\`, `?`, `#`, `;`, `%` or control character (%252e, %252f, %2500, ...), which an upstream that decodes twice would read as another path"
     )]
     DoubleEncoding,
     /// The decoded bytes are not UTF-8 (overlong forms included).
     #[error("the path's percent-escapes are not UTF-8 (or an overlong form such as %C0%AE)")]
     InvalidUtf8,
-    /// A `;` with [`PathParameters::Refuse`].
+    /// A `;` (raw, or `%3B`) with [`PathParameters::Refuse`].
     #[error(
-        "the path holds `;` parameters, which some servers strip before routing; send the path without them, or set path_parameters = \"strip\" or \"keep\" for what the upstream does"
+        "the path holds `;` parameters (or an encoded `;`, %3B), which some servers strip before routing; send the path without them, or set path_parameters = \"strip\" or \"keep\" for what the upstream does"
     )]
     PathParameter,
 }
 
 impl PathRefusal {
     /// Every refusal, for tests and docs.
-    pub const ALL: [PathRefusal; 11] = [
+    pub const ALL: [PathRefusal; 12] = [
         PathRefusal::NotAbsolute,
         PathRefusal::QueryInPath,
         PathRefusal::ControlCharacter,
         PathRefusal::Backslash,
         PathRefusal::EncodedSlash,
+        PathRefusal::EncodedDelimiter,
         PathRefusal::EncodedDotSegment,
         PathRefusal::AboveRoot,
         PathRefusal::InvalidPercentEncoding,
@@ -292,6 +305,7 @@ impl PathRefusal {
             PathRefusal::ControlCharacter => "control-character",
             PathRefusal::Backslash => "backslash",
             PathRefusal::EncodedSlash => "encoded-slash",
+            PathRefusal::EncodedDelimiter => "encoded-delimiter",
             PathRefusal::EncodedDotSegment => "encoded-dot-segment",
             PathRefusal::AboveRoot => "above-root",
             PathRefusal::InvalidPercentEncoding => "invalid-percent-encoding",
@@ -449,8 +463,22 @@ fn hex_value(byte: u8) -> Option<u8> {
     }
 }
 
-fn is_dangerous_byte(byte: u8) -> bool {
-    byte < 0x20 || byte == 0x7f || matches!(byte, b'.' | b'/' | b'\\')
+/// Whether `text` holds `%25` followed by two hex digits that a second
+/// decoding would turn into a `.`, a delimiter (`/ \ ? # ; %`) or a control
+/// character.
+fn double_encodes_a_delimiter(text: &str) -> bool {
+    text.as_bytes().windows(5).any(|w| match w {
+        [b'%', b'2', b'5', high, low] => match (hex_value(*high), hex_value(*low)) {
+            (Some(h), Some(l)) => {
+                let byte = h << 4 | l;
+                byte < 0x20
+                    || byte == 0x7f
+                    || matches!(byte, b'.' | b'/' | b'\\' | b'?' | b'#' | b';' | b'%')
+            }
+            _ => false,
+        },
+        _ => false,
+    })
 }
 
 /// One segment's canonical text (see the crate docs, steps 1 and 3).
@@ -473,24 +501,18 @@ fn decode_segment(piece: &str, options: &PathOptions) -> Result<Decoded, PathRef
             i += 2;
             let value = high << 4 | low;
             match value {
-                b'/' | b'\\' => match options.escaped_slashes {
-                    EscapedSlashes::Refuse => return Err(PathRefusal::EncodedSlash),
-                    EscapedSlashes::Keep => push_escaped(&mut text, value),
+                b'/' | b'\\' => match options.encoded_delimiters {
+                    EncodedDelimiters::Refuse => return Err(PathRefusal::EncodedSlash),
+                    EncodedDelimiters::Keep => push_escaped(&mut text, value),
                 },
-                _ if value < 0x20 || value == 0x7f => return Err(PathRefusal::ControlCharacter),
-                b'%' => {
-                    let inner = bytes
-                        .get(i)
-                        .copied()
-                        .and_then(hex_value)
-                        .zip(bytes.get(i + 1).copied().and_then(hex_value));
-                    if let Some((h, l)) = inner
-                        && is_dangerous_byte(h << 4 | l)
-                    {
-                        return Err(PathRefusal::DoubleEncoding);
-                    }
-                    push_escaped(&mut text, value);
+                b'?' | b'#' => match options.encoded_delimiters {
+                    EncodedDelimiters::Refuse => return Err(PathRefusal::EncodedDelimiter),
+                    EncodedDelimiters::Keep => push_escaped(&mut text, value),
+                },
+                b';' if options.path_parameters == PathParameters::Refuse => {
+                    return Err(PathRefusal::PathParameter);
                 }
+                _ if value < 0x20 || value == 0x7f => return Err(PathRefusal::ControlCharacter),
                 _ if is_unreserved(value) => {
                     encoded_dot |= value == b'.';
                     push_letter(&mut text, value, options);
@@ -513,6 +535,11 @@ fn decode_segment(piece: &str, options: &PathOptions) -> Result<Decoded, PathRef
     }
     if std::str::from_utf8(&meaning).is_err() {
         return Err(PathRefusal::InvalidUtf8);
+    }
+    // Checked on the result, where `%25%32%65` has become `%252e`: what a
+    // second decoding would make of it.
+    if double_encodes_a_delimiter(&text) {
+        return Err(PathRefusal::DoubleEncoding);
     }
     Ok(Decoded { text, encoded_dot })
 }

@@ -2,6 +2,7 @@
 //! instances. Front doors translate their requests into [`Request`]s and the
 //! [`Decision`]s back; the authorizer itself never decides.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -9,7 +10,10 @@ use tollgate_keys::{KeySet, KeyStore};
 
 use crate::bindings::{KeyMiss, wit};
 use crate::key_sources::{ConfigBase, issuer_keys, read_config};
-use crate::model::{Decision, IssuerNeeds, Manifest, Request};
+use crate::model::canonical_path::canonicalize as canonicalize_path;
+use crate::model::{
+    Decision, Deny, DenyReason, IssuerNeeds, Manifest, PathOptions, PathRefusal, Request,
+};
 use crate::module::{Instance, ModuleDigest, ModuleError, PolicyModule};
 use crate::request_limits::RequestLimits;
 use crate::token_cache::{TokenCache, TokenCacheSettings, TokenCacheStats};
@@ -165,6 +169,13 @@ impl Authorizer {
         for warning in &manifest.warnings {
             tracing::warn!(origin = %origin, warning = %warning, "policy warning");
         }
+        if manifest.paths != PathOptions::default() {
+            tracing::info!(
+                origin = %origin,
+                paths = %manifest.paths.describe(),
+                "request paths are canonicalized with the policy's [paths] options"
+            );
+        }
         Ok(Authorizer {
             module,
             config: config.to_string(),
@@ -174,6 +185,32 @@ impl Authorizer {
             token_cache: None,
             idle: Mutex::new(vec![instance]),
         })
+    }
+
+    /// How this policy's request paths are canonicalized (its `[paths]`).
+    pub fn path_options(&self) -> &PathOptions {
+        &self.manifest.paths
+    }
+
+    /// Put `request`'s path in canonical form for this policy
+    /// (`docs/paths.md`), keeping the path as the door received it in
+    /// `raw_path`: what the module will decide on. A front door calls this
+    /// first, to answer a refused path in its own protocol (400 at the
+    /// edge) and to check grants against the path the module matched;
+    /// [`Authorizer::authorize`] does it anyway (a canonical path is its
+    /// own canonical form), so a caller that skips it is still safe.
+    pub fn canonicalize(&self, request: &mut Request) -> Result<(), PathRefusal> {
+        let canonical = match canonicalize_path(&request.path, &self.manifest.paths)? {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(canonical) => Some(canonical),
+        };
+        if request.raw_path.is_empty() {
+            request.raw_path = request.path.clone();
+        }
+        if let Some(canonical) = canonical {
+            request.path = canonical;
+        }
+        Ok(())
     }
 
     /// What the module asked for.
@@ -256,6 +293,29 @@ impl Authorizer {
             log_decision(&decision, false);
             return (decision, Vec::new());
         }
+        // What the module decides on is the canonical path; a path that
+        // cannot be decided safely never reaches it.
+        let canonical;
+        let request = match canonicalize_path(&request.path, &self.manifest.paths) {
+            Ok(Cow::Borrowed(_)) => request,
+            Ok(Cow::Owned(path)) => {
+                canonical = Request {
+                    path,
+                    raw_path: if request.raw_path.is_empty() {
+                        request.path.clone()
+                    } else {
+                        request.raw_path.clone()
+                    },
+                    ..request.clone()
+                };
+                &canonical
+            }
+            Err(refusal) => {
+                let decision = Decision::Deny(invalid_path(refusal));
+                log_decision(&decision, false);
+                return (decision, Vec::new());
+            }
+        };
         // The generation is read before the module reads any key: an allow
         // decided with keys that change meanwhile is stored under the old
         // generation, which no later lookup uses.
@@ -274,7 +334,11 @@ impl Authorizer {
             Ok(instance) => instance,
             Err(e) => return (internal_error(&e), Vec::new()),
         };
-        match instance.authorize(&wit::Request::from(request)) {
+        let mut asked = wit::Request::from(request);
+        if asked.raw_path.is_empty() {
+            asked.raw_path.clone_from(&asked.path);
+        }
+        match instance.authorize(&asked) {
             Ok((decision, misses)) => {
                 self.checkin(instance);
                 let decision = Decision::from(decision);
@@ -332,6 +396,14 @@ fn log_decision(decision: &Decision, cached: bool) {
             tracing::error!(outcome = "error", reason = %reason, message = %message, "decision")
         }
     }
+}
+
+/// The deny for a path the host refuses (`invalid-path`).
+pub fn invalid_path(refusal: PathRefusal) -> Deny {
+    Deny::new(
+        DenyReason::InvalidPath,
+        format!("the request path cannot be decided safely: {refusal}"),
+    )
 }
 
 fn internal_error(error: &ModuleError) -> Decision {

@@ -137,7 +137,7 @@ mod tests {
         KeyInfo, KeySource, LookupError, Manifest, Request, SecretSource, TokenSource, VerifyError,
     };
 
-    const REASONS: [DenyReason; 22] = DenyReason::ALL;
+    const REASONS: [DenyReason; 23] = DenyReason::ALL;
 
     /// The case name of an enum value, lower case without separators, from
     /// its `Debug`: `Algorithm::Rs256` gives `rs256`; the error enums
@@ -208,6 +208,7 @@ mod tests {
             ],
             method: "GET".into(),
             path: "/orders/42".into(),
+            raw_path: "/orders//42/".into(),
             headers: vec![("x-tenant".into(), "t1".into())],
             query: vec![("q".into(), "1".into()), ("q".into(), "2".into())],
             source_ip: Some("192.0.2.1".into()),
@@ -338,6 +339,13 @@ mod tests {
             }],
             rules: vec!["route[0]".into(), "reads".into()],
             warnings: vec!["a warning".into()],
+            paths: crate::model::PathOptions {
+                merge_slashes: false,
+                encoded_delimiters: crate::model::EncodedDelimiters::Keep,
+                path_parameters: crate::model::PathParameters::Strip,
+                case: crate::model::PathCase::Lower,
+                trailing_slash: crate::model::TrailingSlash::Keep,
+            },
         };
         assert_eq!(
             Manifest::from(wit::Manifest::from(manifest.clone())),

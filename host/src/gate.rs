@@ -170,6 +170,13 @@ impl Gate {
         self.authorizer.token_cache_stats()
     }
 
+    /// Put `request`'s path in this policy's canonical form, or say why it
+    /// cannot be decided safely ([`Authorizer::canonicalize`]): a front
+    /// door's first step.
+    pub fn canonicalize(&self, request: &mut Request) -> Result<(), crate::model::PathRefusal> {
+        self.authorizer.canonicalize(request)
+    }
+
     /// The authorizer (module, manifest, key store).
     pub fn authorizer(&self) -> &Authorizer {
         &self.authorizer

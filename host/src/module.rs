@@ -26,10 +26,10 @@ pub static DEFAULT_MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tol
 pub const WIT_PACKAGE: &str = "tollgate:authorizer";
 /// The versions of [`WIT_PACKAGE`] this host runs, inclusive: a module
 /// names the version it targets in its imports
-/// (`tollgate:authorizer/types@0.4.0`), and one outside this range is
+/// (`tollgate:authorizer/types@0.5.0`), and one outside this range is
 /// refused at load with [`ModuleError::WitVersion`].
 pub const WIT_VERSIONS: (WitVersion, WitVersion) =
-    (WitVersion(0, 4, 0), WitVersion(0, 4, u32::MAX));
+    (WitVersion(0, 5, 0), WitVersion(0, 5, u32::MAX));
 
 /// What a module may import besides [`WIT_PACKAGE`]: the WASI packages
 /// Rust's std for `wasm32-wasip2` links for its stdio, environment and exit
@@ -96,7 +96,7 @@ pub enum ModuleError {
         "invalid policy module: {0:#}. Pass a wasm32-wasip2 component (.wasm) or a .cwasm precompiled by this same tollgate version with `tollgate compile`"
     )]
     Invalid(wasmtime::Error),
-    /// The module does not implement `tollgate:authorizer/authorizer@0.4.0` as this host expects.
+    /// The module does not implement `tollgate:authorizer/authorizer@0.5.0` as this host expects.
     #[error(
         "the policy module does not fit this host's WIT world {WIT_PACKAGE}/authorizer@{version}: {0:#}",
         version = tollgate_sdk::WIT_VERSION
@@ -576,31 +576,33 @@ mod tests {
     fn modules_name_the_version_they_target_and_must_fit_the_range() {
         assert!(
             wit_versions_fit([
-                "tollgate:authorizer/types@0.4.0",
-                "tollgate:authorizer/keys@0.4.0",
+                "tollgate:authorizer/types@0.5.0",
+                "tollgate:authorizer/keys@0.5.0",
                 "wasi:io/streams@0.2.0",
             ])
             .is_ok()
         );
-        // A later 0.4.x only adds `@since(version = 0.4.x)` items.
-        assert!(wit_versions_fit(["tollgate:authorizer/types@0.4.7"]).is_ok());
+        // A later 0.5.x only adds `@since(version = 0.5.x)` items.
+        assert!(wit_versions_fit(["tollgate:authorizer/types@0.5.7"]).is_ok());
         for (import, found) in [
             // 0.2.0's request had `method-arn`: its modules do not fit.
             ("tollgate:authorizer/types@0.2.0", "0.2.0"),
             ("tollgate:authorizer/types@0.1.0", "0.1.0"),
             // 0.3.0's grants had no effect and its allow no rule.
             ("tollgate:authorizer/keys@0.3.0", "0.3.0"),
-            ("tollgate:authorizer/keys@0.5.0", "0.5.0"),
+            // 0.4.0's request had no raw path, its manifest no path options.
+            ("tollgate:authorizer/keys@0.4.0", "0.4.0"),
+            ("tollgate:authorizer/keys@0.6.0", "0.6.0"),
             ("tollgate:authorizer/types@1.0.0", "1.0.0"),
             ("tollgate:authorizer/types", "(no version)"),
-            ("tollgate:authorizer/types@0.4", "0.4"),
+            ("tollgate:authorizer/types@0.5", "0.5"),
         ] {
-            match wit_versions_fit(["tollgate:authorizer/keys@0.4.0", import]) {
+            match wit_versions_fit(["tollgate:authorizer/keys@0.5.0", import]) {
                 Err(e @ ModuleError::WitVersion { .. }) => {
                     let message = e.to_string();
                     assert!(
                         message.contains(&format!("tollgate:authorizer@{found}"))
-                            && message.contains("0.4.0 to 0.4.x"),
+                            && message.contains("0.5.0 to 0.5.x"),
                         "{message}"
                     );
                 }
@@ -626,8 +628,8 @@ mod tests {
     #[test]
     fn the_contract_and_std_plumbing_are_the_only_imports_that_load() {
         let contract = [
-            "tollgate:authorizer/types@0.4.0",
-            "tollgate:authorizer/keys@0.4.0",
+            "tollgate:authorizer/types@0.5.0",
+            "tollgate:authorizer/keys@0.5.0",
         ];
         assert!(imports_supported(contract.into_iter().chain(PLUMBING)).is_ok());
         assert!(imports_supported([]).is_ok());
@@ -644,8 +646,8 @@ mod tests {
             // Only whole package names match: no look-alikes.
             "wasi:cli-extra/stdout@0.2.6",
             "wasi:iox/streams@0.2.6",
-            "tollgate:authorizer-extra/types@0.4.0",
-            "tollgate:other/types@0.4.0",
+            "tollgate:authorizer-extra/types@0.5.0",
+            "tollgate:other/types@0.5.0",
             // A plain function import, outside any package.
             "now",
         ] {

@@ -221,8 +221,7 @@ impl Entry {
         if grant.effect != Effect::Allow {
             return None;
         }
-        let same_route =
-            self.method.eq_ignore_ascii_case(&request.method) && *self.path == *request.path;
+        let same_route = *self.method == *request.method && *self.path == *request.path;
         let mut allow = self.allow.clone();
         if !same_route {
             allow.rule = None;

@@ -2,7 +2,8 @@
 //!
 //! A grant is a method and a path pattern:
 //!
-//! - method: a name (`GET`, compared without regard to case), or `*` for any method;
+//! - method: a name (`GET`, compared exactly: methods are case-sensitive
+//!   tokens, RFC 9110, so `get` is another method), or `*` for any method;
 //! - path: `/`-separated segments; a `*` or `{name}` segment matches exactly
 //!   one non-empty segment; a final `/*` or `/{name+}` matches any rest
 //!   (`/orders/*` matches `/orders/`, `/orders/1`, `/orders/1/items`, not
@@ -184,7 +185,7 @@ fn segments_match<'a>(segments: impl Iterator<Item = SegmentRef<'a>>, path: &str
 /// cache matches every hit's grants this way), exactly as
 /// [`PathPattern::matches`] would after [`PathPattern::parse`].
 pub fn grant_matches(grant: &Grant, method: &str, path: &str) -> bool {
-    let method_ok = grant.method == "*" || grant.method.eq_ignore_ascii_case(method);
+    let method_ok = grant.method == "*" || grant.method == method;
     method_ok
         && grant
             .path
@@ -283,7 +284,7 @@ impl PathPattern {
 
 /// Whether two grant methods (a name or `*`) share a method.
 pub fn methods_overlap(a: &str, b: &str) -> bool {
-    a == "*" || b == "*" || a.eq_ignore_ascii_case(b)
+    a == "*" || b == "*" || a == b
 }
 
 #[cfg(test)]

@@ -12,6 +12,13 @@ use std::fmt;
 
 pub mod grants;
 
+/// The canonical path form and its options (the `tollgate-canonical-path`
+/// crate), re-exported for the host, the doors and modules.
+pub use tollgate_canonical_path as canonical_path;
+pub use tollgate_canonical_path::{
+    EncodedDelimiters, PathCase, PathOptions, PathParameters, PathRefusal, TrailingSlash,
+};
+
 /// A JWS signature algorithm (RFC 7518). `none` is deliberately absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
@@ -141,10 +148,18 @@ pub enum TokenSource {
 pub struct Request {
     /// Every credential the front door found.
     pub token_sources: Vec<TokenSource>,
-    /// HTTP method, upper case; empty when unknown.
+    /// HTTP method as sent (a case-sensitive token: `GET`, never folded);
+    /// empty when unknown.
     pub method: String,
-    /// Request path without query; empty when unknown.
+    /// Request path without query; empty when unknown. A front door puts
+    /// the path as it received it here; the host replaces it with its
+    /// canonical form ([`canonical_path`], `docs/paths.md`) before the
+    /// module sees it, keeping the door's in `raw_path`.
     pub path: String,
+    /// The path as the front door received it (set by the host when it
+    /// canonicalizes `path`; a door leaves it empty). For custom modules
+    /// that need the exact spelling; rules never match it.
+    pub raw_path: String,
     /// Headers as (lower-case name, value).
     pub headers: Vec<(String, String)>,
     /// Query parameters as (name, value).
@@ -202,11 +217,13 @@ pub enum DenyReason {
     Forbidden,
     /// Keys could not be loaded.
     KeysUnavailable,
+    /// The path cannot be decided safely (the host refuses it; 400).
+    InvalidPath,
 }
 
 impl DenyReason {
     /// Every deny reason, in the order `wit/types.wit` lists them.
-    pub const ALL: [DenyReason; 22] = [
+    pub const ALL: [DenyReason; 23] = [
         DenyReason::MissingToken,
         DenyReason::MultipleTokens,
         DenyReason::Malformed,
@@ -229,6 +246,7 @@ impl DenyReason {
         DenyReason::InsufficientScope,
         DenyReason::Forbidden,
         DenyReason::KeysUnavailable,
+        DenyReason::InvalidPath,
     ];
 
     /// The kebab-case name used in WIT and in JSON output (`bad-signature`).
@@ -256,14 +274,19 @@ impl DenyReason {
             DenyReason::InsufficientScope => "insufficient-scope",
             DenyReason::Forbidden => "forbidden",
             DenyReason::KeysUnavailable => "keys-unavailable",
+            DenyReason::InvalidPath => "invalid-path",
         }
     }
 
     /// The status a front door should use: 403 only for an authenticated
-    /// caller the policy refuses; everything else is 401.
+    /// caller the policy refuses, and for a path refused before any token
+    /// is looked at (never a 401 a door may cache per credential; its
+    /// [`Outcome`] is [`Outcome::BadRequest`]); everything else is 401.
     pub fn status(self) -> DenyStatus {
         match self {
-            DenyReason::InsufficientScope | DenyReason::Forbidden => DenyStatus::Forbidden,
+            DenyReason::InsufficientScope | DenyReason::Forbidden | DenyReason::InvalidPath => {
+                DenyStatus::Forbidden
+            }
             _ => DenyStatus::Unauthenticated,
         }
     }
@@ -407,6 +430,10 @@ pub enum Outcome<'a> {
     /// The client is authenticated but refused: 403, an explicit Deny of
     /// the requested route only.
     Forbidden(&'a Deny),
+    /// The request's path cannot be decided safely (`invalid-path`,
+    /// refused by the host before the module): 400 at the edge; in Lambda
+    /// an explicit Deny of the requested route only. Never an allow.
+    BadRequest(&'a Deny),
     /// The host could not get the issuer's keys (`keys-unavailable`): the
     /// host's trouble, not the client's. 503, a Lambda error API Gateway
     /// does not cache; never cached by any door.
@@ -425,6 +452,7 @@ impl<'a> Outcome<'a> {
     pub fn of_deny(deny: &'a Deny) -> Self {
         match (deny.reason, deny.status) {
             (DenyReason::KeysUnavailable, _) => Outcome::Unavailable(deny),
+            (DenyReason::InvalidPath, _) => Outcome::BadRequest(deny),
             (_, DenyStatus::Unauthenticated) => Outcome::Unauthenticated(deny),
             (_, DenyStatus::Forbidden) => Outcome::Forbidden(deny),
         }
@@ -436,6 +464,7 @@ impl<'a> Outcome<'a> {
             Outcome::Allow(_) => 200,
             Outcome::Unauthenticated(_) => 401,
             Outcome::Forbidden(_) => 403,
+            Outcome::BadRequest(_) => 400,
             Outcome::Unavailable(_) => 503,
             Outcome::Failed { .. } => 500,
         }
@@ -548,6 +577,8 @@ pub struct Manifest {
     pub rules: Vec<String>,
     /// What the host should tell the operator at load.
     pub warnings: Vec<String>,
+    /// How the host canonicalizes request paths for this policy.
+    pub paths: PathOptions,
 }
 
 /// A configuration the module refuses: which field, and what is wrong.

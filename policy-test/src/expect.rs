@@ -21,10 +21,10 @@ const EXPECT_FIELDS: [&str; 9] = [
 ];
 
 /// Every deny reason, by its kebab-case name (`wit/types.wit`).
-pub(crate) const DENY_REASONS: [DenyReason; 22] = DenyReason::ALL;
+pub(crate) const DENY_REASONS: [DenyReason; 23] = DenyReason::ALL;
 
 /// The HTTP statuses a decision can have (`Outcome::http_status`).
-const STATUSES: [u16; 5] = [200, 401, 403, 500, 503];
+const STATUSES: [u16; 6] = [200, 400, 401, 403, 500, 503];
 
 /// Allow, deny or error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub struct Expect {
     pub decision: DecisionKind,
     /// The deny reason (`forbidden`) or the error's reason (`internal-error`).
     pub reason: Option<String>,
-    /// The HTTP status a server door answers (200, 401, 403, 500, 503).
+    /// The HTTP status a server door answers (200, 400, 401, 403, 500, 503).
     pub status: Option<u16>,
     /// The principal of an allow, or of a deny that names one (a 403).
     pub principal: Option<String>,
@@ -162,7 +162,7 @@ impl Expect {
                         FieldError::new(
                             fields.field("status"),
                             format!(
-                                "{code} is not a status a decision has; write 200, 401, 403, 500 or 503"
+                                "{code} is not a status a decision has; write 200, 400, 401, 403, 500 or 503"
                             ),
                         )
                     })?,
@@ -478,7 +478,8 @@ mod tests {
                 | DenyReason::WrongTokenUse
                 | DenyReason::InsufficientScope
                 | DenyReason::Forbidden
-                | DenyReason::KeysUnavailable => DENY_REASONS.contains(&reason),
+                | DenyReason::KeysUnavailable
+                | DenyReason::InvalidPath => DENY_REASONS.contains(&reason),
             }
         }
         assert!(DENY_REASONS.iter().all(|r| listed(*r)));
@@ -521,7 +522,7 @@ mod tests {
         assert_eq!(e.field, "case[1].expect.status");
         assert_eq!(
             e.message,
-            "404 is not a status a decision has; write 200, 401, 403, 500 or 503"
+            "404 is not a status a decision has; write 200, 400, 401, 403, 500 or 503"
         );
     }
 

@@ -103,7 +103,7 @@ pub struct Case {
     pub index: usize,
     /// `name`, or `case[N]` when it has none.
     pub name: String,
-    /// HTTP method, upper case (default `GET`).
+    /// HTTP method, as written (methods are case-sensitive; default `GET`).
     pub method: String,
     /// Request path (default `/`).
     pub path: String,
@@ -294,8 +294,7 @@ fn parse_case(
         })?;
     let method = fields
         .string("method", "write e.g. method = \"GET\"")?
-        .unwrap_or_else(|| "GET".to_string())
-        .to_ascii_uppercase();
+        .unwrap_or_else(|| "GET".to_string());
     if method.trim().is_empty() {
         return Err(FieldError::new(
             fields.field("method"),
@@ -384,7 +383,7 @@ header = { typ = "at+jwt" }
 
 [[case]]
 name = "readers read orders"
-method = "get"
+method = "GET"
 path = "/orders/1"
 headers = { X-Request-Id = "1" }
 query = { page = "2" }

@@ -41,7 +41,7 @@ pub struct CaseResult {
 pub struct Got {
     /// `allow`, `deny` or `error`.
     pub decision: String,
-    /// 200, 401, 403, 500 or 503 (as a server door answers).
+    /// 200, 400, 401, 403, 500 or 503 (as a server door answers).
     pub status: u16,
     /// The deny or error reason.
     pub reason: Option<String>,

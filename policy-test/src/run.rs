@@ -160,6 +160,7 @@ fn request(
             .collect(),
         method: case.method.clone(),
         path: case.path.clone(),
+        raw_path: String::new(),
         headers: case.headers.clone(),
         query: case.query.clone(),
         source_ip: case.source_ip.clone(),

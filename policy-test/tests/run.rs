@@ -442,3 +442,29 @@ scopes = ["items.read"]
     );
     assert_eq!(report.coverage[0].not_reached, vec!["route[1]".to_string()]);
 }
+
+#[test]
+fn paths_are_canonical_before_the_rules_see_them() {
+    let report = run_paths(&[data("paths")], &RunOptions::default()).unwrap();
+    assert!(report.all_passed(), "{}", report.to_text(false));
+    let got: Vec<(u16, &str)> = report
+        .cases
+        .iter()
+        .map(|c| (c.got.status, c.got.reason.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (200, ""),
+            (403, "forbidden"),
+            (200, ""),
+            (400, "invalid-path"),
+            (400, "invalid-path"),
+            (400, "invalid-path"),
+            (400, "invalid-path"),
+            (200, ""),
+            (401, "missing-token"),
+            (200, ""),
+        ]
+    );
+}

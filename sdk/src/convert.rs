@@ -53,7 +53,47 @@ macro_rules! wit_conversions {
                 InsufficientScope => InsufficientScope,
                 Forbidden => Forbidden,
                 KeysUnavailable => KeysUnavailable,
+                InvalidPath => InvalidPath,
             });
+            $crate::__wit_both_ways!(model::EncodedDelimiters, wit::EncodedDelimiters, {
+                Refuse => Refuse,
+                Keep => Keep,
+            });
+            $crate::__wit_both_ways!(model::PathParameters, wit::PathParameters, {
+                Refuse => Refuse,
+                Strip => Strip,
+                Keep => Keep,
+            });
+            $crate::__wit_both_ways!(model::PathCase, wit::PathCase, {
+                Sensitive => Sensitive,
+                Lower => LowerCase,
+            });
+            $crate::__wit_both_ways!(model::TrailingSlash, wit::TrailingSlash, {
+                Strip => Strip,
+                Keep => Keep,
+            });
+            impl ::core::convert::From<model::PathOptions> for wit::PathOptions {
+                fn from(options: model::PathOptions) -> Self {
+                    wit::PathOptions {
+                        merge_slashes: options.merge_slashes,
+                        encoded_delimiters: options.encoded_delimiters.into(),
+                        path_parameters: options.path_parameters.into(),
+                        path_case: options.case.into(),
+                        trailing_slash: options.trailing_slash.into(),
+                    }
+                }
+            }
+            impl ::core::convert::From<wit::PathOptions> for model::PathOptions {
+                fn from(options: wit::PathOptions) -> Self {
+                    model::PathOptions {
+                        merge_slashes: options.merge_slashes,
+                        encoded_delimiters: options.encoded_delimiters.into(),
+                        path_parameters: options.path_parameters.into(),
+                        case: options.path_case.into(),
+                        trailing_slash: options.trailing_slash.into(),
+                    }
+                }
+            }
             $crate::__wit_both_ways!(model::Effect, wit::GrantEffect, {
                 Allow => Allow,
                 Deny => Deny,
@@ -123,6 +163,7 @@ macro_rules! wit_conversions {
                             .collect(),
                         method: request.method.clone(),
                         path: request.path.clone(),
+                        raw_path: request.raw_path.clone(),
                         headers: fields_to_wit(&request.headers),
                         query: fields_to_wit(&request.query),
                         source_ip: request.source_ip.clone(),
@@ -149,6 +190,7 @@ macro_rules! wit_conversions {
                             .collect(),
                         method: request.method,
                         path: request.path,
+                        raw_path: request.raw_path,
                         headers: fields_from_wit(request.headers),
                         query: fields_from_wit(request.query),
                         source_ip: request.source_ip,
@@ -270,6 +312,7 @@ macro_rules! wit_conversions {
                             .collect(),
                         rules: manifest.rules,
                         warnings: manifest.warnings,
+                        paths: manifest.paths.into(),
                     }
                 }
             }
@@ -292,6 +335,7 @@ macro_rules! wit_conversions {
                             .collect(),
                         rules: manifest.rules,
                         warnings: manifest.warnings,
+                        paths: manifest.paths.into(),
                     }
                 }
             }

@@ -203,7 +203,7 @@ pub fn assert_sandboxed_verifier(module: &[u8]) {
     assert!(
         imports
             .iter()
-            .any(|i| i == "tollgate:authorizer/keys@0.4.0"),
+            .any(|i| i == "tollgate:authorizer/keys@0.5.0"),
         "{imports:?}"
     );
 }

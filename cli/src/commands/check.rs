@@ -102,7 +102,7 @@ pub fn run(args: &CheckArgs) -> Result<u8, CliError> {
     let request = Request {
         // Passed as given: the module alone parses the `Bearer` scheme.
         token_sources: vec![TokenSource::Raw(token)],
-        method: args.method.to_ascii_uppercase(),
+        method: args.method.clone(),
         path: args.path.clone(),
         headers,
         now: args.now.unwrap_or_else(unix_now),

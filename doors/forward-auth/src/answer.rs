@@ -90,6 +90,7 @@ pub fn answer(decision: &Decision, style: &AnswerStyle) -> Answer {
         }
         Outcome::Unauthenticated(deny) => refusal(StatusCode::UNAUTHORIZED, deny, style),
         Outcome::Forbidden(deny) => refusal(StatusCode::FORBIDDEN, deny, style),
+        Outcome::BadRequest(deny) => invalid_path(description(deny.reason)),
         Outcome::Unavailable(_) => unavailable("keys-unavailable"),
         Outcome::Failed { .. } => unavailable("module-failed"),
     }
@@ -114,6 +115,23 @@ pub fn unavailable(reason: &'static str) -> Answer {
             "error"
         },
         reason,
+    }
+}
+
+/// A 400 for a path that cannot be decided safely (`invalid-path`,
+/// `docs/paths.md`): the body says what is wrong with it (the host's fixed
+/// text per refusal), never quoting it.
+pub fn invalid_path(why: &str) -> Answer {
+    let body = serde_json::json!({
+        "error": "invalid_request",
+        "error_description": why,
+    });
+    Answer {
+        status: StatusCode::BAD_REQUEST,
+        headers: vec![json_type(), no_store()],
+        body: Bytes::from(body.to_string()),
+        outcome: "bad-request",
+        reason: "invalid-path",
     }
 }
 
@@ -236,6 +254,7 @@ pub fn description(reason: DenyReason) -> &'static str {
         DenyReason::InsufficientScope => "the token lacks a scope this request needs",
         DenyReason::Forbidden => "the token does not allow this request",
         DenyReason::KeysUnavailable => "the signing keys are unavailable",
+        DenyReason::InvalidPath => "the request path cannot be decided safely",
     }
 }
 
@@ -436,6 +455,11 @@ mod tests {
             match reason {
                 DenyReason::KeysUnavailable => {
                     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE)
+                }
+                DenyReason::InvalidPath => {
+                    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+                    assert_eq!(answer.reason, "invalid-path");
+                    assert_eq!(challenge, "");
                 }
                 DenyReason::Forbidden => {
                     assert_eq!(answer.status, StatusCode::FORBIDDEN);

@@ -181,7 +181,7 @@ impl Door {
                 );
                 unavailable("overloaded")
             }
-            Ok(request) => match self.limiter.acquire().await {
+            Ok(mut request) => match self.limiter.acquire().await {
                 Err(overload) => {
                     tracing::warn!(
                         door = dialect.as_str(),
@@ -191,9 +191,20 @@ impl Door {
                     unavailable("overloaded")
                 }
                 Ok(_slot) => {
-                    match tokio::time::timeout(self.deadline, self.gate.decide(&request)).await {
-                        Ok(decision) => answer(&within_grants(decision, &request), &self.style),
-                        Err(_) => unavailable("deadline"),
+                    // Grants are checked against the path the module matched.
+                    if let Err(refusal) = self.gate.canonicalize(&mut request) {
+                        tracing::info!(
+                            door = dialect.as_str(),
+                            refusal = refusal.as_str(),
+                            "refused a path that cannot be decided safely (400)"
+                        );
+                        crate::answer::invalid_path(&refusal.to_string())
+                    } else {
+                        match tokio::time::timeout(self.deadline, self.gate.decide(&request)).await
+                        {
+                            Ok(decision) => answer(&within_grants(decision, &request), &self.style),
+                            Err(_) => unavailable("deadline"),
+                        }
                     }
                 }
             },

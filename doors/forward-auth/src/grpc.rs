@@ -86,6 +86,7 @@ pub fn read_check(check: &CheckRequest, now: i64) -> Result<Request, BadForwardi
         token_sources,
         method: checked_method(&http.method)?,
         path,
+        raw_path: String::new(),
         headers,
         query,
         source_ip: check.get_client_address().cloned(),

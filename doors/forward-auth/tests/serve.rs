@@ -457,19 +457,42 @@ async fn after_shutdown_nothing_answers() {
     assert!(refused.is_err(), "a stopped server answered: {refused:?}");
 }
 
+/// Paths are decided in canonical form (docs/paths.md): a spelling that
+/// resolves to the admin area is decided by the admin rule, and one that
+/// cannot be decided safely is a 400 naming what is wrong. Never the public
+/// rule.
 #[tokio::test]
-async fn an_ambiguous_path_is_refused_not_decided_by_a_public_rule() {
+async fn a_path_is_decided_canonical_or_refused_never_by_a_public_rule() {
     let tollgate = start_tollgate().await;
     for uri in [
         "/public/../admin/users",
-        "/public/%2e%2e/admin/users",
-        "/public/..%2Fadmin/users",
         "//admin/users",
+        "/public/./../admin/users/",
+    ] {
+        let answer = nginx(&tollgate, "GET", uri, None).await;
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(header(&answer, "x-auth-principal").is_none(), "{uri}");
+    }
+    for (uri, what) in [
+        ("/public/%2e%2e/admin/users", "encoded dot segment"),
+        ("/public/..%2Fadmin/users", "encoded `/`"),
+        ("/public/..;/admin/users", "`;` parameters"),
+        ("/public/x%00.json", "control character"),
+        ("/public/%c0%ae%c0%ae/admin", "not UTF-8"),
+        ("/public/x#/../../admin", "raw `?` or `#`"),
     ] {
         let answer = nginx(&tollgate, "GET", uri, None).await;
         assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{uri}");
         assert!(header(&answer, "x-auth-principal").is_none(), "{uri}");
+        let body = answer.text().await.expect("body");
+        assert!(
+            body.contains("invalid_request") && body.contains(what),
+            "{uri}: {body}"
+        );
     }
+    // The resolved public path is still public.
+    let public = nginx(&tollgate, "GET", "/public/a/../b", None).await;
+    assert_eq!(public.status(), StatusCode::OK);
     tollgate.stop().await;
 }
 

@@ -364,43 +364,47 @@ fn from_value<T: serde::de::DeserializeOwned>(
     serde_path_to_error::deserialize(payload)
 }
 
-/// The method, path and source IP `typed` carries (payload 2.0: its
-/// cookies back as a `cookie` header).
+/// The method and path the rules match, and the source IP, `typed`
+/// carries (payload 2.0: its cookies back as a `cookie` header).
+///
+/// **Every format matches the same field: the method and path of the
+/// event's ARN** (`methodArn`, or payload 2.0's `routeArn`): the route
+/// relative to the stage, without the stage or a custom domain's base
+/// path, which is what API Gateway evaluates the answer's IAM policy
+/// against, so the module's rules and the policy agree by construction.
+/// Only when the ARN names no route (an HTTP API's `$default` route, whose
+/// ARN ends in `$default` for every path, or a console test's `*`) is the
+/// request's own path taken: REST `path`, HTTP 1.0 `path`, HTTP 2.0
+/// `rawPath`, without a named stage's `/<stage>` prefix. Methods are
+/// passed as sent (case-sensitive). The host then canonicalizes the path.
 fn route_and_client(request: &mut Request, typed: AuthorizerEvent) {
-    match typed {
-        AuthorizerEvent::RestToken(e) => {
-            // No method or path in a TOKEN event: they are in the method ARN.
-            if let Some(arn) = e.method_arn.as_deref().and_then(ExecuteApiArn::parse) {
-                request.method = arn.method.to_ascii_uppercase();
-                request.path = arn.path;
-            }
-        }
+    let routed = typed
+        .arn()
+        .and_then(ExecuteApiArn::parse)
+        .filter(|arn| arn.method != "$default" && arn.method != "*");
+    let (method, path) = match typed {
+        AuthorizerEvent::RestToken(_) => (String::new(), String::new()),
         AuthorizerEvent::RestRequest(e) => {
-            request.method = e
-                .http_method
-                .as_ref()
-                .map(|m| m.as_str().to_ascii_uppercase())
-                .unwrap_or_default();
-            request.path = e.path.unwrap_or_default();
             request.source_ip = e.request_context.identity.and_then(|i| i.source_ip);
+            (
+                e.http_method
+                    .as_ref()
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default(),
+                e.path.unwrap_or_default(),
+            )
         }
         AuthorizerEvent::HttpV1(e) => {
-            request.method = e.http_method.as_str().to_ascii_uppercase();
-            request.path = without_stage(
-                e.path.as_deref().unwrap_or_default(),
-                e.request_context.stage.as_deref(),
-            );
             request.source_ip = e.request_context.identity.source_ip;
+            (
+                e.http_method.as_str().to_string(),
+                without_stage(
+                    e.path.as_deref().unwrap_or_default(),
+                    e.request_context.stage.as_deref(),
+                ),
+            )
         }
         AuthorizerEvent::HttpV2(e) => {
-            request.method = e.request_context.http.method.as_str().to_ascii_uppercase();
-            request.path = without_stage(
-                e.raw_path
-                    .as_deref()
-                    .or(e.request_context.http.path.as_deref())
-                    .unwrap_or_default(),
-                e.request_context.stage.as_deref(),
-            );
             // Payload 2.0 moves cookies out of the headers; put them back.
             if !e.cookies.is_empty() && !request.headers.iter().any(|(name, _)| name == "cookie") {
                 request
@@ -409,8 +413,22 @@ fn route_and_client(request: &mut Request, typed: AuthorizerEvent) {
                 request.headers.sort();
             }
             request.source_ip = e.request_context.http.source_ip;
+            (
+                e.request_context.http.method.as_str().to_string(),
+                without_stage(
+                    e.raw_path
+                        .as_deref()
+                        .or(e.request_context.http.path.as_deref())
+                        .unwrap_or_default(),
+                    e.request_context.stage.as_deref(),
+                ),
+            )
         }
-    }
+    };
+    (request.method, request.path) = match routed {
+        Some(arn) => (arn.method, arn.path),
+        None => (method, path),
+    };
 }
 
 /// An HTTP API path as routed: with a named stage (not `$default`), HTTP

@@ -134,8 +134,14 @@ pub async fn handle_at(state: &State, payload: Value, now: i64) -> Result<Value,
         }
     };
     let kind = event.kind();
-    let request = event.into_request(&state.settings.identity_sources, now);
-    let decision = decide(state, &request).await;
+    let mut request = event.into_request(&state.settings.identity_sources, now);
+    // The path in canonical form first: the answer's grants are checked
+    // against the path the module matched, and a path that cannot be
+    // decided safely is denied for that route without asking the module.
+    let decision = match state.gate.canonicalize(&mut request.request) {
+        Ok(()) => decide(state, &request).await,
+        Err(refusal) => Decision::Deny(tollgate_host::authorizer::invalid_path(refusal)),
+    };
     let answer = response::answer(kind, &request, &decision, &state.settings);
     log_answer(kind, &request, &decision, &answer);
     answer

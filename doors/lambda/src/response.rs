@@ -61,7 +61,9 @@ pub fn answer(
         Outcome::Unauthenticated(deny) => Err(HandlerError::Unauthorized {
             reason: deny.reason,
         }),
-        Outcome::Forbidden(deny) => {
+        // A path the host refuses (`invalid-path`) is denied like a refused
+        // route: only the requested route, cached by API Gateway at most for it.
+        Outcome::Forbidden(deny) | Outcome::BadRequest(deny) => {
             let mut context = Map::new();
             context.insert("reason".into(), deny.reason.as_str().into());
             if simple {
@@ -215,16 +217,13 @@ fn forbidden_statements(
     statements
 }
 
-/// The route grants are matched against: the method and path in the
-/// event's ARN (what API Gateway evaluates an IAM policy against, relative
-/// to the stage), else the request's own.
+/// The route grants are matched against: the request's method and
+/// canonical path, which the door took from the event's ARN (what API
+/// Gateway evaluates an IAM policy against, relative to the stage) when it
+/// names a route (see `event::route_and_client`): the route the module's
+/// rules matched.
 fn routed(request: &ApiGatewayRequest) -> (String, String) {
-    match request.method_arn.as_deref().and_then(ExecuteApiArn::parse) {
-        Some(arn) if arn.method != "$default" && arn.method != "*" => {
-            (arn.method.to_ascii_uppercase(), arn.path)
-        }
-        _ => (request.method.clone(), request.path.clone()),
-    }
+    (request.method.clone(), request.path.clone())
 }
 
 fn statement(effect: IamPolicyEffect, resources: Vec<String>) -> IamPolicyStatement {
@@ -450,7 +449,7 @@ mod tests {
     }
 
     #[test]
-    fn grants_are_matched_against_the_route_in_the_arn() {
+    fn grants_are_matched_against_the_request_route() {
         let mut a = allow(&[]);
         a.grants = vec![Grant::allow("GET", "/orders/*")];
         let settings = LambdaSettings {
@@ -458,20 +457,14 @@ mod tests {
             ..LambdaSettings::default()
         };
         let arn = "arn:aws:execute-api:us-east-1:1:api/prod/GET/orders/42";
+        // The door took the method and path from the ARN when it names a
+        // route (`event::route_and_client`, pinned for every format by
+        // tests/path_corpus.rs) and the host canonicalized the path: that
+        // route is what the grants are matched against.
         let cases = [
-            // The ARN is what the route is: a path with a stage prefix or a
-            // custom domain's base path does not change it.
-            (request("GET", "/prod/orders/42", Some(arn)), true),
-            (request("GET", "/base/orders/42", Some(arn)), true),
-            (
-                request(
-                    "GET",
-                    "/orders/42",
-                    Some("arn:aws:execute-api:us-east-1:1:api/prod/POST/orders/42"),
-                ),
-                false,
-            ),
-            // No usable ARN: the request's own method and path.
+            (request("GET", "/orders/42", Some(arn)), true),
+            (request("POST", "/orders/42", Some(arn)), false),
+            (request("get", "/orders/42", Some(arn)), false),
             (request("GET", "/orders/42", None), true),
             (
                 request(

@@ -586,11 +586,14 @@ fn a_deny_never_carries_a_wildcard_from_the_client() {
             };
             event[member] = json!(arn);
             let got = call(&state, event);
-            assert_eq!(
-                got,
-                Err(unauthorized(DenyReason::InsufficientScope)),
-                "{name} {arn}"
-            );
+            // A `?` cannot be in a canonical path: the host refuses the
+            // route itself; `*` is a path character, and the scope decides.
+            let reason = if arn.ends_with('?') {
+                DenyReason::InvalidPath
+            } else {
+                DenyReason::InsufficientScope
+            };
+            assert_eq!(got, Err(unauthorized(reason)), "{name} {arn}");
         }
     }
     // The literal route still gets its explicit Deny.
@@ -975,8 +978,9 @@ fn each_event_maps_to_the_request_it_means() {
     );
     assert_eq!(request.source_ip.as_deref(), Some("..."));
 
-    // HTTP 2.0: method and path from the request context and rawPath,
-    // cookies back as a header, route ARN.
+    // HTTP 2.0: method and path from the route ARN (not the request
+    // context and rawPath, which here say POST /my/path), cookies back as a
+    // header.
     let event = http_v2_event(&bearer);
     let request = to_request(&event, now);
     assert_eq!(
@@ -985,7 +989,7 @@ fn each_event_maps_to_the_request_it_means() {
     );
     assert_eq!(
         (request.method.as_str(), request.path.as_str()),
-        ("POST", "/my/path")
+        ("GET", "/request")
     );
     assert!(
         request
@@ -1044,22 +1048,73 @@ fn decisions_follow_the_clock() {
 
 #[test]
 fn http_api_paths_are_as_routed_without_a_named_stage() {
-    // HTTP APIs put a named stage in front of `rawPath` (2.0) and `path`
-    // (1.0); routes do not have it.
+    // The ARN decides whenever it names a route, whatever the path fields say.
     let mut event = http_v2_event("Bearer x");
     event["requestContext"]["stage"] = json!("prod");
+    event["routeArn"] = json!("arn:aws:execute-api:us-east-1:1:api/prod/GET/orders/42");
+    event["rawPath"] = json!("/prod/public/1");
+    assert_eq!(to_request(&event, 0).path, "/orders/42");
+    // The `$default` route's ARN names no path: HTTP APIs put a named stage
+    // in front of `rawPath` (2.0) and `path` (1.0); routes do not have it.
+    event["routeArn"] = json!("arn:aws:execute-api:us-east-1:1:api/prod/$default");
     event["rawPath"] = json!("/prod/orders/42");
     let request = to_request(&event, 0);
     assert_eq!(request.path, "/orders/42");
     let mut event = http_v1_event("Bearer x");
     event["requestContext"]["stage"] = json!("prod");
+    event["methodArn"] = json!("arn:aws:execute-api:us-east-1:1:api/prod/$default");
     event["path"] = json!("/prod/orders/42");
     let request = to_request(&event, 0);
     assert_eq!(request.path, "/orders/42");
-    // REST API paths never carry the stage: left alone.
+    // REST API paths never carry the stage: left alone (a console test's
+    // `*` ARN names no route, so `path` decides).
     let mut event = rest_request_event("Bearer x");
     event["requestContext"]["stage"] = json!("prod");
+    event["methodArn"] = json!("arn:aws:execute-api:us-east-1:1:api/prod/*/*");
     event["path"] = json!("/prod/orders/42");
     let request = to_request(&event, 0);
     assert_eq!(request.path, "/prod/orders/42");
+}
+
+/// A path the host refuses (docs/paths.md) is an explicit Deny of exactly
+/// the requested route for every format, with the reason in the context,
+/// decided before the module; a simple response says `isAuthorized: false`.
+/// A path that resolves (`/x/../orders`) is decided as the route it is.
+#[test]
+fn a_path_that_cannot_be_decided_safely_is_a_deny_of_that_route() {
+    let policies = state_default();
+    let bearer = format!("Bearer {}", good_token());
+    let refused =
+        "arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/prod/GET/public/..%2Forders";
+    for (name, mut event) in all_formats(&bearer) {
+        let member = if name == "http-2.0" {
+            "routeArn"
+        } else {
+            "methodArn"
+        };
+        event[member] = json!(refused);
+        let answer = call(&policies, event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let statement = &answer["policyDocument"]["Statement"][0];
+        assert_eq!(statement["Effect"], "Deny", "{name}: {answer}");
+        assert_eq!(statement["Resource"], json!([refused]), "{name}");
+        assert_eq!(answer["context"]["reason"], "invalid-path", "{name}");
+    }
+    let simple = state(LambdaSettings {
+        simple_response: true,
+        ..LambdaSettings::default()
+    });
+    let mut event = http_v2_event(&bearer);
+    event["routeArn"] = json!(refused);
+    let answer = call(&simple, event).unwrap();
+    assert_eq!(answer["isAuthorized"], false);
+    assert_eq!(answer["context"]["reason"], "invalid-path");
+    // The same token on a resolvable spelling of an allowed route: allowed.
+    let mut event = rest_request_event(&bearer);
+    event["methodArn"] =
+        json!("arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/prod/GET/x/../request");
+    let answer = call(&state_default(), event).unwrap();
+    assert_eq!(
+        answer["policyDocument"]["Statement"][0]["Effect"], "Allow",
+        "{answer}"
+    );
 }

@@ -244,8 +244,12 @@ scopes = ["admin"]
     assert_eq!((after.hits, after.misses, after.stores), (0, 3, 1));
 
     // Covered routes hit; the rule is kept only for the route decided.
-    let same = allow(authorizer.authorize(&request(&token, "get", "/orders/1", NOW)));
+    let same = allow(authorizer.authorize(&request(&token, "GET", "/orders/1", NOW)));
     assert_eq!(same.rule.as_deref(), Some("route[0]"));
+    // Methods are case-sensitive: `get` is another route (the any-method
+    // grant covers it, so it hits, without the GET route's rule).
+    let lower = allow(authorizer.authorize(&request(&token, "get", "/orders/1", NOW)));
+    assert_eq!(lower.rule, None);
     let other = allow(authorizer.authorize(&request(&token, "DELETE", "/orders/2", NOW)));
     assert_eq!(other.rule, None);
     assert_eq!(
@@ -255,7 +259,7 @@ scopes = ["admin"]
         },
         other
     );
-    assert_eq!(stats(&authorizer).hits, 2);
+    assert_eq!(stats(&authorizer).hits, 3);
 }
 
 #[test]

@@ -99,6 +99,7 @@ pub(super) fn syntax_error_path(text: &str, offset: usize) -> String {
             }
             "[limits]" => path = String::from("limits"),
             "[routes]" => path = String::from("routes"),
+            "[paths]" => path = String::from("paths"),
             "[[route]]" => {
                 routes += 1;
                 path = format!("route[{}]", routes - 1);

@@ -13,12 +13,15 @@ mod document;
 mod issuer;
 pub mod key_url;
 mod limits;
+mod paths;
 mod routes;
 mod secret;
 #[cfg(test)]
 mod tests;
 
-use crate::model::{Algorithm, ConfigError, IssuerNeeds, KeySource, Manifest, SecretSource};
+use crate::model::{
+    Algorithm, ConfigError, IssuerNeeds, KeySource, Manifest, PathOptions, SecretSource,
+};
 use crate::routes::Routes;
 use document::{as_table, err, line_column, syntax_error_path};
 use issuer::parse_issuer;
@@ -39,6 +42,7 @@ pub use routes::DEFAULT_GROUPS_CLAIM;
 pub struct Policy {
     limits: TokenLimits,
     issuers: Vec<IssuerPolicy>,
+    paths: PathOptions,
     routes: Routes,
     context: Vec<ContextEntry>,
     module: Option<toml::Table>,
@@ -154,7 +158,9 @@ impl Policy {
             )
         })?;
 
-        const SECTIONS: [&str; 6] = ["limits", "issuer", "routes", "route", "context", "module"];
+        const SECTIONS: [&str; 7] = [
+            "limits", "issuer", "paths", "routes", "route", "context", "module",
+        ];
         for key in document.keys() {
             if !SECTIONS.contains(&key.as_str()) {
                 return Err(err(
@@ -219,8 +225,13 @@ impl Policy {
         }
 
         let issuer_names: Vec<&str> = issuers.iter().map(|i| i.issuer.as_str()).collect();
-        let routes =
-            routes::parse_routes(document.get("routes"), document.get("route"), &issuer_names)?;
+        let paths = paths::parse_paths(document.get("paths"))?;
+        let routes = routes::parse_routes(
+            document.get("routes"),
+            document.get("route"),
+            &issuer_names,
+            &paths,
+        )?;
         let context = match document.get("context") {
             None => Vec::new(),
             Some(value) => context::parse_context(value)?,
@@ -254,6 +265,7 @@ impl Policy {
         Ok(Policy {
             limits,
             issuers,
+            paths,
             routes,
             context,
             module,
@@ -299,6 +311,7 @@ impl Policy {
                 .map(|rule| rule.label.clone())
                 .collect(),
             warnings: self.routes.warnings().to_vec(),
+            paths: self.paths,
         }
     }
 

@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 
 use super::document::{as_table, err, quoted_prefix};
-use crate::model::ConfigError;
+use crate::model::canonical_path::canonicalize;
 use crate::model::grants::{PathPattern, Segment};
+use crate::model::{ConfigError, PathCase, PathOptions};
 use crate::routes::requirement::{ClaimPath, ClaimTest, Requirement, Scalar};
 use crate::routes::{Bind, DefaultAccess, Routes, Rule};
 
@@ -28,17 +29,68 @@ const REQUIREMENT_FIELDS: &[&str] = &[
     "requires_all",
 ];
 
+/// A literal segment must be in the canonical form requests are matched
+/// in (`docs/paths.md`), or the rule could never match: `%41` is matched
+/// as `A`, `Admin` never reaches a `case = "lower"` policy, and a refused
+/// spelling (`%2F`, `;x`) never reaches the module at all.
+fn check_canonical_segment(
+    segment: &str,
+    field: &str,
+    paths: &PathOptions,
+) -> Result<(), ConfigError> {
+    let written = format!("/{segment}");
+    match canonicalize(&written, paths) {
+        Ok(canonical) if canonical == written => Ok(()),
+        Ok(canonical) => {
+            let why = if paths.case == PathCase::Lower
+                && segment.bytes().any(|b| b.is_ascii_uppercase())
+            {
+                "with [paths] case = \"lower\" every request path is lower case"
+            } else {
+                "requests are matched in canonical form (docs/paths.md)"
+            };
+            Err(err(
+                field,
+                format!(
+                    "segment `{segment}` can never match: {why}; write `{}`",
+                    canonical.trim_start_matches('/')
+                ),
+            ))
+        }
+        Err(refusal) => Err(err(
+            field,
+            format!(
+                "segment `{segment}` can never match: the host refuses such paths before the policy sees them ({refusal})"
+            ),
+        )),
+    }
+}
+
 /// Read `[routes]` (optional) and the `[[route]]` array (optional).
 pub(super) fn parse_routes(
     settings: Option<&toml::Value>,
     rules: Option<&toml::Value>,
     issuers: &[&str],
+    paths: &PathOptions,
 ) -> Result<Routes, ConfigError> {
-    let (default, groups_claim) = match settings {
-        None => (None, None),
+    let (default, groups_claim, head_as_get) = match settings {
+        None => (None, None, false),
         Some(value) => {
             let table = as_table(value, "routes", "write it as a `[routes]` section")?;
-            unknown_fields(table, "routes", &["default", "groups_claim"])?;
+            unknown_fields(table, "routes", &["default", "groups_claim", "head_as_get"])?;
+            let head_as_get = match table.get("head_as_get") {
+                None => false,
+                Some(toml::Value::Boolean(b)) => *b,
+                Some(other) => {
+                    return Err(err(
+                        "routes.head_as_get",
+                        format!(
+                            "expected true (the upstream answers HEAD with its GET route) or false, found {}",
+                            shown(other)
+                        ),
+                    ));
+                }
+            };
             let default = match table.get("default") {
                 None => None,
                 Some(toml::Value::String(s)) if s == "deny" => Some(DefaultAccess::Deny),
@@ -59,7 +111,7 @@ pub(super) fn parse_routes(
                 .get("groups_claim")
                 .map(|v| claim_path(v, "routes.groups_claim"))
                 .transpose()?;
-            (default, groups_claim)
+            (default, groups_claim, head_as_get)
         }
     };
     let groups_claim =
@@ -98,7 +150,16 @@ pub(super) fn parse_routes(
     for (index, entry) in entries.iter().enumerate() {
         let path = format!("route[{index}]");
         let table = as_table(entry, &path, "write each rule as a `[[route]]` section")?;
-        let rule = parse_rule(table, &path, &groups_claim)?;
+        let mut rule = parse_rule(table, &path, &groups_claim, paths)?;
+        if head_as_get
+            && let Some(methods) = &mut rule.methods
+            && methods.iter().any(|m| m == "GET")
+            && !methods.iter().any(|m| m == "HEAD")
+        {
+            // The upstream serves HEAD with the GET route: the GET rule
+            // governs it (and grants it).
+            methods.push(String::from("HEAD"));
+        }
         if rule.label != path && is_automatic_label(&rule.label) {
             return Err(err(
                 format!("{path}.name"),
@@ -136,6 +197,7 @@ fn parse_rule(
     table: &toml::Table,
     path: &str,
     groups_claim: &ClaimPath,
+    paths: &PathOptions,
 ) -> Result<Rule, ConfigError> {
     unknown_fields(
         table,
@@ -171,7 +233,7 @@ fn parse_rule(
             ));
         }
     };
-    let (pattern, captures) = parse_pattern(&route_path, &format!("{path}.path"))?;
+    let (pattern, captures) = parse_pattern(&route_path, &format!("{path}.path"), paths)?;
     let public = match table.get("public") {
         None => false,
         Some(toml::Value::Boolean(b)) => *b,
@@ -253,6 +315,17 @@ fn parse_methods(
             ));
         }
         let upper = method.to_ascii_uppercase();
+        if upper != method {
+            // Methods are case-sensitive tokens (RFC 9110): a rule for
+            // `get` would match no client's GET.
+            return Err(err(
+                format!("{field}[{i}]"),
+                format!(
+                    "{} is not upper case; HTTP methods are case-sensitive and clients send \"{upper}\": write \"{upper}\"",
+                    shown(item)
+                ),
+            ));
+        }
         if methods.contains(&upper) {
             return Err(err(
                 format!("{field}[{i}]"),
@@ -268,6 +341,7 @@ fn parse_methods(
 fn parse_pattern(
     text: &str,
     field: &str,
+    paths: &PathOptions,
 ) -> Result<(PathPattern, Vec<Option<String>>), ConfigError> {
     let hint = "write a pattern like \"/orders/{id}\", \"/orders/*\" or \"/files/{path+}\"";
     let Some(body) = text.strip_prefix('/') else {
@@ -321,11 +395,11 @@ fn parse_pattern(
             }
             Some(name.to_string())
         } else {
-            if *segment != "*" && segment.contains(['{', '}', '*', '?', '%', '\\', ';', '#']) {
+            if *segment != "*" && segment.contains(['{', '}', '*', '?', '\\', '#']) {
                 return Err(err(
                     field,
                     format!(
-                        "segment `{segment}` mixes text with `{{`, `}}`, `*`, `?`, `%`, `\\`, `;` or `#`; a segment is exact text, `*`, `{{name}}` or a final `{{name+}}`"
+                        "segment `{segment}` mixes text with `{{`, `}}`, `*`, `?`, `\\` or `#`; a segment is exact text, `*`, `{{name}}` or a final `{{name+}}`"
                     ),
                 ));
             }
@@ -334,6 +408,9 @@ fn parse_pattern(
                     field,
                     format!("segment `{segment}` is a dot segment; write the path it stands for"),
                 ));
+            }
+            if *segment != "*" {
+                check_canonical_segment(segment, field, paths)?;
             }
             None
         };

@@ -148,6 +148,7 @@ algorithm = "HS512"
             ],
             rules: vec![],
             warnings: vec![],
+            paths: Default::default(),
         }
     );
 }
@@ -609,4 +610,49 @@ fn line_columns() {
     assert_eq!(line_column("ab\ncd", 0), (1, 1));
     assert_eq!(line_column("ab\ncd", 4), (2, 2));
     assert_eq!(line_column("é\nx", 99), (2, 2));
+}
+
+#[test]
+fn the_paths_section_sets_the_manifest_path_options() {
+    use crate::model::{EncodedDelimiters, PathCase, PathOptions, PathParameters, TrailingSlash};
+    let default = Policy::from_toml(&policy_text("")).expect("valid");
+    assert_eq!(default.manifest().paths, PathOptions::default());
+    let text = format!(
+        "{}\n[paths]\nmerge_slashes = false\nencoded_delimiters = \"keep\"\npath_parameters = \"strip\"\ncase = \"lower\"\ntrailing_slash = \"keep\"\n",
+        policy_text("")
+    );
+    let policy = Policy::from_toml(&text).expect("valid");
+    assert_eq!(
+        policy.manifest().paths,
+        PathOptions {
+            merge_slashes: false,
+            encoded_delimiters: EncodedDelimiters::Keep,
+            path_parameters: PathParameters::Strip,
+            case: PathCase::Lower,
+            trailing_slash: TrailingSlash::Keep,
+        }
+    );
+    for (section, field, hint) in [
+        (
+            "merge_slashes = \"no\"",
+            "paths.merge_slashes",
+            "true or false",
+        ),
+        ("case = \"upper\"", "paths.case", "\"sensitive\", \"lower\""),
+        (
+            "encoded_delimiters = 1",
+            "paths.encoded_delimiters",
+            "expected a string",
+        ),
+        (
+            "normalize = true",
+            "paths.normalize",
+            "the options are merge_slashes",
+        ),
+    ] {
+        let text = format!("{}\n[paths]\n{section}\n", policy_text(""));
+        let error = Policy::from_toml(&text).expect_err(section);
+        assert_eq!(error.field, field, "{section}");
+        assert!(error.message.contains(hint), "{section}: {}", error.message);
+    }
 }

@@ -78,12 +78,13 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// Methods compare without regard to case, as grants do: a front door
-    /// that passes `get` must not skip a `GET` rule.
+    /// Methods compare exactly, as grants do: methods are case-sensitive
+    /// tokens (RFC 9110), so a request for `get` never matches a `GET` rule
+    /// (only a rule for any method).
     fn allows_method(&self, method: &str) -> bool {
         self.methods
             .as_ref()
-            .is_none_or(|m| m.iter().any(|x| x.eq_ignore_ascii_case(method)))
+            .is_none_or(|m| m.iter().any(|x| x == method))
     }
 
     fn grant_methods(&self) -> Vec<&str> {

@@ -116,7 +116,8 @@ fn the_most_specific_rule_decides_whatever_the_writing_order() {
         )),
         "allow admin"
     );
-    // Methods compare without regard to case: `get` does not skip the GET rule.
+    // Methods are case-sensitive: `get` matches neither GET rule, so it
+    // falls to the default (deny), never to a more lenient rule.
     assert_eq!(
         verdict(&ask(
             &policy,
@@ -124,7 +125,7 @@ fn the_most_specific_rule_decides_whatever_the_writing_order() {
             "/orders/admin",
             json!({"scope": "orders.read"})
         )),
-        "deny forbidden admin"
+        "deny forbidden -"
     );
     // Unmatched routes default to deny once rules exist.
     assert_eq!(
@@ -877,4 +878,82 @@ fn configure_warns_about_grants_an_iam_cache_cannot_hold() {
                 .contains("route[0] (`* /orders/{id}`) has a one-segment wildcard and route[1]"),
         "{warnings:?}"
     );
+}
+
+#[test]
+fn methods_are_case_sensitive_tokens() {
+    let policy = with_routes(
+        "[[route]]\nmethods = [\"GET\"]\npath = \"/public/{rest+}\"\npublic = true\n\
+         [[route]]\npath = \"/any/{rest+}\"\npublic = true",
+    );
+    assert!(matches!(
+        anonymous(&policy, "GET", "/public/x"),
+        Decision::Allow(_)
+    ));
+    // `get` is another method: it never matches a `GET` rule by accident.
+    assert!(matches!(
+        anonymous(&policy, "get", "/public/x"),
+        Decision::Deny(_)
+    ));
+    // A rule for any method matches any token.
+    assert!(matches!(
+        anonymous(&policy, "get", "/any/x"),
+        Decision::Allow(_)
+    ));
+    // And a grant for GET does not cover `get` either.
+    let Decision::Allow(allow) = anonymous(&policy, "GET", "/public/x") else {
+        panic!("allow");
+    };
+    assert!(route_granted(&allow.grants, "GET", "/public/x"));
+    assert!(!route_granted(&allow.grants, "get", "/public/x"));
+    // Rules are written in upper case: a lower-case one is an error.
+    let (field, message) = routes_error("[[route]]\nmethods = [\"get\"]\npath = \"/a\"");
+    assert_eq!(field, "route[0].methods[0]");
+    assert!(message.contains("write \"GET\""), "{message}");
+}
+
+#[test]
+fn head_matches_get_rules_only_where_the_upstream_does_so() {
+    let rules = "[[route]]\nmethods = [\"GET\"]\npath = \"/docs/{rest+}\"\npublic = true";
+    let strict = with_routes(rules);
+    assert!(matches!(
+        anonymous(&strict, "HEAD", "/docs/x"),
+        Decision::Deny(_)
+    ));
+    let lenient = with_routes(&format!("[routes]\nhead_as_get = true\n{rules}"));
+    let Decision::Allow(allow) = anonymous(&lenient, "HEAD", "/docs/x") else {
+        panic!("HEAD is served by the GET route");
+    };
+    assert!(route_granted(&allow.grants, "HEAD", "/docs/x"));
+    assert!(matches!(
+        anonymous(&lenient, "POST", "/docs/x"),
+        Decision::Deny(_)
+    ));
+    let (field, _) = routes_error("[routes]\nhead_as_get = \"yes\"\n[[route]]\npath = \"/a\"");
+    assert_eq!(field, "routes.head_as_get");
+}
+
+#[test]
+fn rule_paths_are_written_in_canonical_form() {
+    // A literal that requests can never have in canonical form is an error
+    // saying what to write.
+    for (paths, rule, hint) in [
+        ("", "/%61dmin", "write `admin`"),
+        ("", "/a;b", "refuses such paths"),
+        ("", "/a%2Fb", "refuses such paths"),
+        ("", "/caf\u{e9}", "write `caf%C3%A9`"),
+        ("[paths]\ncase = \"lower\"\n", "/Admin", "write `admin`"),
+    ] {
+        let (field, message) = routes_error(&format!(
+            "{paths}[[route]]\npath = \"{rule}\"\npublic = true"
+        ));
+        assert_eq!(field, "route[0].path", "{rule}");
+        assert!(message.contains(hint), "{rule}: {message}");
+    }
+    // What the options make canonical is accepted.
+    with_routes(
+        "[paths]\nencoded_delimiters = \"keep\"\n[[route]]\npath = \"/a%2Fb\"\npublic = true",
+    );
+    with_routes("[paths]\npath_parameters = \"keep\"\n[[route]]\npath = \"/a;b\"\npublic = true");
+    with_routes("[[route]]\npath = \"/caf%C3%A9/{id}\"\npublic = true");
 }

@@ -34,6 +34,13 @@ mod component {
                 issuers: Vec::new(),
                 rules: Vec::new(),
                 warnings: Vec::new(),
+                paths: wit::PathOptions {
+                    merge_slashes: true,
+                    encoded_delimiters: wit::EncodedDelimiters::Refuse,
+                    path_parameters: wit::PathParameters::Refuse,
+                    path_case: wit::PathCase::Sensitive,
+                    trailing_slash: wit::TrailingSlash::Strip,
+                },
             })
         }
 

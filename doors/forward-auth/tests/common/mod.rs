@@ -1,7 +1,8 @@
 //! A `tollgate serve` in-process for tests: the embedded default module,
 //! a throwaway ES256 key, every listener on 127.0.0.1:0, and this policy:
 //! `/public/*` public, `/admin/*` needs scope `admin`, any other route any
-//! valid token; `email` and `groups` forwarded as identity headers.
+//! valid token; `email` and `groups` forwarded as identity headers
+//! ([`start_tollgate_with_policy`] decides by another policy).
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
@@ -51,6 +52,15 @@ pub async fn start_tollgate() -> TestTollgate {
 
 /// [`start_tollgate`] with settings adjusted by `adjust`.
 pub async fn start_tollgate_with(adjust: impl FnOnce(&mut ServeSettings)) -> TestTollgate {
+    start_tollgate_with_policy(POLICY, adjust).await
+}
+
+/// [`start_tollgate_with`] deciding by `policy` (a policy document like
+/// [`POLICY`], its issuer's keys in `jwks.json`) instead of [`POLICY`].
+pub async fn start_tollgate_with_policy(
+    policy: &str,
+    adjust: impl FnOnce(&mut ServeSettings),
+) -> TestTollgate {
     let key = SigningKey::generate(Algorithm::Es256, "test-1").expect("key");
     let jwks = key.jwks().to_string();
     let module = PolicyModule::default_module(SandboxLimits::default()).expect("module");
@@ -58,7 +68,7 @@ pub async fn start_tollgate_with(adjust: impl FnOnce(&mut ServeSettings)) -> Tes
     let base = ConfigBase::Embedded(vec![("jwks.json".into(), jwks)]);
     let gate = Gate::new(
         module,
-        POLICY,
+        policy,
         &base,
         "test policy",
         KeyFetchSettings::default(),

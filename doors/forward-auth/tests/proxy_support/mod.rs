@@ -6,6 +6,8 @@
 //!   with the script's reason, it is never skipped).
 //! - [`Upstream`] answers 200 with a JSON echo of each request and records
 //!   every request it saw.
+//! - [`Upstream::start_raw`] records each request line byte for byte
+//!   instead (for `tests/path_confusion.rs`), and [`raw_get`] sends one.
 //! - [`Proxy`] renders a config of `examples/proxies/` with the placeholder
 //!   ports replaced by real ones, runs the proxy from a temp dir with its
 //!   output in a log file (printed when the test fails), waits (bounded)
@@ -35,6 +37,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 /// How long a proxy may take to start serving.
@@ -302,6 +306,190 @@ impl Upstream {
             "{what}: the upstream must see nothing, saw {seen:#?}"
         );
     }
+}
+
+/// The most of a request head the raw upstream reads.
+const RAW_HEAD_LIMIT: usize = 64 * 1024;
+
+impl Upstream {
+    /// An upstream that records each request as its bytes arrived: the
+    /// request target exactly as the proxy sent it (hyper's parser refuses
+    /// some targets a proxy may forward, which would then look as if the
+    /// upstream saw nothing). It reads the request head (no body: for GET
+    /// requests), records it as soon as its request line is complete, and
+    /// answers `200 ok` with `Connection: close`. A target that is not
+    /// UTF-8 is recorded with each invalid byte as `%XX`.
+    pub async fn start_raw() -> Upstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the raw upstream");
+        let addr = listener.local_addr().expect("upstream address");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let task = tokio::spawn(async move {
+            loop {
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                tokio::spawn(serve_raw(stream, Arc::clone(&record)));
+            }
+        });
+        Upstream { addr, seen, task }
+    }
+}
+
+/// One connection of [`Upstream::start_raw`].
+async fn serve_raw(mut stream: TcpStream, record: Arc<Mutex<Vec<Seen>>>) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let complete = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        loop {
+            if find(&head, b"\r\n\r\n").is_some() || find(&head, b"\n\n").is_some() {
+                return true;
+            }
+            if head.len() > RAW_HEAD_LIMIT {
+                return false;
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    // Whatever arrived with a whole request line counts as seen, even a
+    // head cut short: the proxy did send the request on.
+    if find(&head, b"\n").is_none() {
+        return;
+    }
+    let text = lossless(&head);
+    let mut lines = text.lines();
+    let line = lines.next().unwrap_or_default();
+    let (method, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let target = rest
+        .rsplit_once(' ')
+        .map_or(rest, |(target, _version)| target);
+    let headers = lines
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    record.lock().unwrap().push(Seen {
+        method: method.to_owned(),
+        path: target.to_owned(),
+        headers,
+        body: String::new(),
+    });
+    if complete {
+        let _ = stream
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+            )
+            .await;
+        let _ = stream.shutdown().await;
+    }
+}
+
+/// Where `needle` first starts in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `bytes` as text: UTF-8 as is, each byte of an invalid sequence as `%XX`.
+fn lossless(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            text.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    text
+}
+
+/// What a proxy answered a [`raw_get`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawAnswer {
+    /// The status code; `None` when no status line came (the proxy closed
+    /// the connection, or [`REQUEST_TIMEOUT`] passed).
+    pub status: Option<u16>,
+    /// The status line, or what happened instead.
+    pub line: String,
+}
+
+impl std::fmt::Display for RawAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(status) => write!(f, "{status}"),
+            None => write!(f, "no status ({})", self.line),
+        }
+    }
+}
+
+/// Send `GET <target> HTTP/1.1` to `addr` with `target` written byte for
+/// byte (reqwest and hyper normalise or refuse odd targets), a `Host` and
+/// `Connection: close`, and read the answer's head; bounded by
+/// [`REQUEST_TIMEOUT`]. When it returns, the proxy has answered (or given
+/// up), so whatever it forwarded has reached the upstream.
+pub async fn raw_get(addr: SocketAddr, target: &[u8]) -> RawAnswer {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let mut request = b"GET ".to_vec();
+        request.extend_from_slice(target);
+        request.extend_from_slice(
+            format!(" HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        stream
+            .write_all(&request)
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while find(&answer, b"\r\n\r\n").is_none() && answer.len() <= RAW_HEAD_LIMIT {
+            match stream.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                // A reset after the answer was sent still leaves the answer.
+                Err(e) if answer.is_empty() => return Err(format!("read: {e}")),
+                Err(_) => break,
+            }
+        }
+        Ok(answer)
+    };
+    let answer = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(why)) => {
+            return RawAnswer {
+                status: None,
+                line: why,
+            };
+        }
+        Err(_) => {
+            return RawAnswer {
+                status: None,
+                line: format!("no answer within {REQUEST_TIMEOUT:?}"),
+            };
+        }
+    };
+    let text = lossless(&answer);
+    let line = text.lines().next().unwrap_or_default().to_owned();
+    let status = line
+        .strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.get(2..5))
+        .and_then(|code| code.parse().ok());
+    let line = if line.is_empty() {
+        "the connection closed without an answer".to_owned()
+    } else {
+        line
+    };
+    RawAnswer { status, line }
 }
 
 impl Drop for Upstream {
