@@ -20,21 +20,31 @@
 //!    too; [`PathParameters::Strip`] removes each segment's parameters first
 //!    (so `/..;/admin` is `/admin`, as Tomcat reads it),
 //!    [`PathParameters::Keep`] treats `;` as data.
-//! 3. Percent-encoding is checked (two hex digits) and only unreserved
-//!    characters (`A-Z a-z 0-9 - . _ ~`) are decoded. Every other escape is
-//!    kept, with upper-case hex. Encoded delimiters are refused by default
+//! 3. Percent-encoding is checked (two hex digits). Unreserved characters
+//!    (`A-Z a-z 0-9 - . _ ~`) and the sub-delimiters a path holds raw
+//!    (`! $ & ' ( ) * + , = : @`) are decoded, so `/admin%3Apurge` is
+//!    `/admin:purge` as upstreams that decode before routing read it. Every
+//!    other escape is kept, with upper-case hex. Encoded delimiters are refused by default
 //!    ([`EncodedDelimiters::Keep`] keeps them as data): `%2F` and `%5C` (an
 //!    encoded `/` or `\`), `%3F` and `%23` (an encoded `?` or `#`, which an
 //!    upstream that decodes before parsing reads as the end of the path).
 //!    So are encoded control characters (`%00`, `%0A`), and, once the
-//!    unreserved escapes are decoded, a double-encoded `.`, delimiter, `%`
-//!    or control character (`%252e`, also written `%25%32%65`). The bytes the
+//!    unreserved escapes are decoded, a double-encoded `.`, delimiter, `%`,
+//!    control character or non-ASCII byte (`%252e`, also written
+//!    `%25%32%65`; `%25c0%25ae`; `%25u002e`). The bytes the
 //!    path stands for must be UTF-8: overlong forms (`%C0%AE`) are refused.
 //!    Raw characters a URI may not hold (a space, `"`, `{`, non-ASCII) are
 //!    percent-encoded.
-//! 4. A segment that is `.` or `..` only once decoded (`%2e%2e`) is refused;
-//!    raw `.` and `..` segments are removed as RFC 3986 section 5.2.4 says,
-//!    and a `..` above the root is refused.
+//! 4. A segment that is `.` or `..` only once decoded (`%2e%2e`) is refused.
+//!    Raw `.` and `..` segments are refused by default
+//!    ([`DotSegments::Refuse`]): a proxy that forwards the request line as
+//!    sent (nginx's `$request_uri`, Caddy) hands them to an upstream that may
+//!    route `/admin/../public` under `/admin`, and clients resolve them
+//!    before sending. [`DotSegments::Resolve`] removes them as RFC 3986
+//!    section 5.2.4 says, for an upstream that does so too; a `..` above the
+//!    root, or one that would remove an empty segment (`/admin//../public`:
+//!    `/admin/public` to RFC 3986, `/public` to a server that merges slashes
+//!    first), is then refused.
 //! 5. Empty segments (`//`) are merged ([`PathOptions::merge_slashes`]).
 //! 6. A trailing `/` is removed ([`TrailingSlash::Strip`]; `/` stays `/`).
 //! 7. Case is kept; [`PathCase::Lower`] folds ASCII letters (not escapes)
@@ -52,7 +62,7 @@ use std::borrow::Cow;
 
 /// The version of the canonical form this crate computes. It changes
 /// whenever a path's canonical form or a refusal does.
-pub const FORM: u32 = 1;
+pub const FORM: u32 = 2;
 
 /// What encoded delimiters mean to the upstream: `%2F` and `%5C` (an
 /// encoded `/` or `\`), `%3F` and `%23` (an encoded `?` or `#`).
@@ -79,6 +89,20 @@ pub enum PathParameters {
     Strip,
     /// Treat `;` as an ordinary character of the segment.
     Keep,
+}
+
+/// What raw `.` and `..` segments mean to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DotSegments {
+    /// Refuse the path (default): a proxy that forwards the request line as
+    /// sent hands the upstream `/admin/../public`, which a router matching
+    /// prefixes serves under `/admin`. Clients resolve dot segments before
+    /// sending, so only a crafted request carries them.
+    #[default]
+    Refuse,
+    /// Resolve them as RFC 3986 section 5.2.4 says, for an upstream (or a
+    /// proxy in front of it, such as Envoy or Traefik) that does so too.
+    Resolve,
 }
 
 /// Whether the upstream routes paths with regard to case.
@@ -114,6 +138,8 @@ pub struct PathOptions {
     pub encoded_delimiters: EncodedDelimiters,
     /// `;` path parameters.
     pub path_parameters: PathParameters,
+    /// Raw `.` and `..` segments.
+    pub dot_segments: DotSegments,
     /// Letter case.
     pub case: PathCase,
     /// A trailing `/`.
@@ -126,6 +152,7 @@ impl Default for PathOptions {
             merge_slashes: true,
             encoded_delimiters: EncodedDelimiters::Refuse,
             path_parameters: PathParameters::Refuse,
+            dot_segments: DotSegments::Refuse,
             case: PathCase::Sensitive,
             trailing_slash: TrailingSlash::Strip,
         }
@@ -140,10 +167,11 @@ pub struct UnknownPathOption(pub String);
 impl PathOptions {
     /// The option names, as the policy document's `[paths]` section and the
     /// path corpus write them.
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
         "merge_slashes",
         "encoded_delimiters",
         "path_parameters",
+        "dot_segments",
         "case",
         "trailing_slash",
     ];
@@ -177,6 +205,13 @@ impl PathOptions {
                     "strip" => PathParameters::Strip,
                     "keep" => PathParameters::Keep,
                     _ => return Err(bad("\"refuse\", \"strip\", \"keep\"")),
+                }
+            }
+            "dot_segments" => {
+                self.dot_segments = match value {
+                    "refuse" => DotSegments::Refuse,
+                    "resolve" => DotSegments::Resolve,
+                    _ => return Err(bad("\"refuse\", \"resolve\"")),
                 }
             }
             "case" => {
@@ -219,6 +254,9 @@ impl PathOptions {
             PathParameters::Strip => words.push("path_parameters=strip".into()),
             PathParameters::Keep => words.push("path_parameters=keep".into()),
         }
+        if self.dot_segments == DotSegments::Resolve {
+            words.push("dot_segments=resolve".into());
+        }
         if self.case == PathCase::Lower {
             words.push("case=lower".into());
         }
@@ -258,6 +296,17 @@ pub enum PathRefusal {
     /// A segment that is `.` or `..` only once decoded.
     #[error("the path holds an encoded dot segment (%2e, %2e%2e): send the path it stands for")]
     EncodedDotSegment,
+    /// A raw `.` or `..` segment with [`DotSegments::Refuse`].
+    #[error(
+        "the path holds a `.` or `..` segment, which a proxy that forwards the path as sent hands the upstream unresolved: send the path it stands for, or set dot_segments = \"resolve\" for an upstream that resolves them"
+    )]
+    DotSegment,
+    /// A `..` that would remove an empty segment (`/admin//../public`),
+    /// which servers that merge slashes first and RFC 3986 read differently.
+    #[error(
+        "the path holds a `..` after an empty segment (`//..`), which servers that merge slashes first read as another path than RFC 3986 does: send the path it stands for"
+    )]
+    AmbiguousDotSegment,
     /// A `..` that would climb above the root.
     #[error("the path's `..` segments climb above the root")]
     AboveRoot,
@@ -266,12 +315,17 @@ pub enum PathRefusal {
     InvalidPercentEncoding,
     /// A double-encoded `.`, delimiter or control character (`%252e`).
     #[error(
-        "the path holds a double-encoded `.`, `/`, `\\`, `?`, `#`, `;`, `%` or control character (%252e, %252f, %2500, ...), which an upstream that decodes twice would read as another path"
+        "the path holds a double-encoded `.`, `/`, `\\`, `?`, `#`, `;`, `%`, control character or non-ASCII byte (%252e, %252f, %2500, %25c0, %25u002e, ...), which an upstream that decodes twice would read as another path"
     )]
     DoubleEncoding,
     /// The decoded bytes are not UTF-8 (overlong forms included).
     #[error("the path's percent-escapes are not UTF-8 (or an overlong form such as %C0%AE)")]
     InvalidUtf8,
+    /// A method that is not an upper-case token ([`check_method`]).
+    #[error(
+        "the method is not an upper-case token (RFC 9110): a server that folds case would run `delete` as DELETE, which the rules for DELETE do not govern; send the method in upper case"
+    )]
+    InvalidMethod,
     /// A `;` (raw, or `%3B`) with [`PathParameters::Refuse`].
     #[error(
         "the path holds `;` parameters (or an encoded `;`, %3B), which some servers strip before routing; send the path without them, or set path_parameters = \"strip\" or \"keep\" for what the upstream does"
@@ -281,7 +335,7 @@ pub enum PathRefusal {
 
 impl PathRefusal {
     /// Every refusal, for tests and docs.
-    pub const ALL: [PathRefusal; 12] = [
+    pub const ALL: [PathRefusal; 15] = [
         PathRefusal::NotAbsolute,
         PathRefusal::QueryInPath,
         PathRefusal::ControlCharacter,
@@ -289,11 +343,14 @@ impl PathRefusal {
         PathRefusal::EncodedSlash,
         PathRefusal::EncodedDelimiter,
         PathRefusal::EncodedDotSegment,
+        PathRefusal::DotSegment,
+        PathRefusal::AmbiguousDotSegment,
         PathRefusal::AboveRoot,
         PathRefusal::InvalidPercentEncoding,
         PathRefusal::DoubleEncoding,
         PathRefusal::InvalidUtf8,
         PathRefusal::PathParameter,
+        PathRefusal::InvalidMethod,
     ];
 
     /// A stable kebab-case name (`encoded-slash`), as logs and the corpus
@@ -307,17 +364,56 @@ impl PathRefusal {
             PathRefusal::EncodedSlash => "encoded-slash",
             PathRefusal::EncodedDelimiter => "encoded-delimiter",
             PathRefusal::EncodedDotSegment => "encoded-dot-segment",
+            PathRefusal::DotSegment => "dot-segment",
+            PathRefusal::AmbiguousDotSegment => "ambiguous-dot-segment",
             PathRefusal::AboveRoot => "above-root",
             PathRefusal::InvalidPercentEncoding => "invalid-percent-encoding",
             PathRefusal::DoubleEncoding => "double-encoding",
             PathRefusal::InvalidUtf8 => "invalid-utf8",
             PathRefusal::PathParameter => "path-parameter",
+            PathRefusal::InvalidMethod => "invalid-method",
         }
     }
 
     /// The refusal named `name` ([`PathRefusal::as_str`]).
     pub fn from_name(name: &str) -> Option<PathRefusal> {
         PathRefusal::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+/// Check the request's method, which rules match exactly (methods are
+/// case-sensitive tokens, RFC 9110): it must be a token without lower-case
+/// letters. A rule for `DELETE` never governs `delete`, so `delete` would
+/// fall through to a broader rule, while many servers (Django, Flask, and
+/// any behind a proxy that folds case) run it as DELETE: such a method is
+/// refused ([`PathRefusal::InvalidMethod`]) rather than decided. An empty
+/// method means "unknown" and passes, as an empty path does.
+pub fn check_method(method: &str) -> Result<(), PathRefusal> {
+    let token = method.bytes().all(|byte| {
+        byte.is_ascii_uppercase()
+            || byte.is_ascii_digit()
+            || matches!(
+                byte,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            )
+    });
+    if token {
+        Ok(())
+    } else {
+        Err(PathRefusal::InvalidMethod)
     }
 }
 
@@ -353,17 +449,29 @@ pub fn canonicalize<'a>(raw: &'a str, options: &PathOptions) -> Result<Cow<'a, s
         ends_with_slash = false;
         match decoded.text.as_str() {
             "." | ".." if decoded.encoded_dot => return Err(PathRefusal::EncodedDotSegment),
+            "." | ".." if options.dot_segments == DotSegments::Refuse => {
+                return Err(PathRefusal::DotSegment);
+            }
             "." => ends_with_slash = last,
             ".." => {
-                if segments.pop().is_none() {
-                    return Err(PathRefusal::AboveRoot);
+                match segments.pop() {
+                    None => return Err(PathRefusal::AboveRoot),
+                    // Empty segments are kept until dot segments are
+                    // resolved: a `..` removing one reads differently to a
+                    // server that merges slashes first.
+                    Some(removed) if removed.is_empty() => {
+                        return Err(PathRefusal::AmbiguousDotSegment);
+                    }
+                    Some(_) => {}
                 }
                 ends_with_slash = last;
             }
             "" if last => ends_with_slash = true,
-            "" if options.merge_slashes => {}
             _ => segments.push(decoded.text),
         }
+    }
+    if options.merge_slashes {
+        segments.retain(|segment| !segment.is_empty());
     }
     if options.trailing_slash == TrailingSlash::Strip {
         // Unmerged empty segments at the end are a trailing `/` too.
@@ -400,12 +508,7 @@ fn is_canonical(raw: &str, options: &PathOptions) -> bool {
             previous = byte;
             continue;
         }
-        let plain = is_unreserved(byte)
-            || matches!(
-                byte,
-                b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
-            )
-            || (byte == b';' && options.path_parameters == PathParameters::Keep);
+        let plain = is_plain(byte, options);
         if !plain || (options.case == PathCase::Lower && byte.is_ascii_uppercase()) {
             return false;
         }
@@ -424,14 +527,21 @@ fn is_unreserved(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
 
+/// The sub-delimiters and `:` `@` a path segment holds raw (RFC 3986
+/// `pchar`, without `;`): decoded from their escapes, since upstreams that
+/// decode before routing read `%3A` as `:`.
+fn is_sub_delimiter(byte: u8) -> bool {
+    matches!(
+        byte,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
+    )
+}
+
 /// Characters a segment may hold raw in the canonical form besides the
 /// unreserved ones (RFC 3986 `pchar`, without `;` unless kept).
 fn is_plain(byte: u8, options: &PathOptions) -> bool {
     is_unreserved(byte)
-        || matches!(
-            byte,
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
-        )
+        || is_sub_delimiter(byte)
         || (byte == b';' && options.path_parameters == PathParameters::Keep)
 }
 
@@ -464,21 +574,25 @@ fn hex_value(byte: u8) -> Option<u8> {
 }
 
 /// Whether `text` holds `%25` followed by two hex digits that a second
-/// decoding would turn into a `.`, a delimiter (`/ \ ? # ; %`) or a control
-/// character.
+/// decoding would turn into a `.`, a delimiter (`/ \ ? # ; %`), a control
+/// character or a non-ASCII byte (the start of an overlong form such as
+/// `%25c0%25ae`), or by `u` (`%25u002e`, the legacy `%u` escape).
 fn double_encodes_a_delimiter(text: &str) -> bool {
-    text.as_bytes().windows(5).any(|w| match w {
-        [b'%', b'2', b'5', high, low] => match (hex_value(*high), hex_value(*low)) {
-            (Some(h), Some(l)) => {
-                let byte = h << 4 | l;
-                byte < 0x20
-                    || byte == 0x7f
-                    || matches!(byte, b'.' | b'/' | b'\\' | b'?' | b'#' | b';' | b'%')
-            }
+    let bytes = text.as_bytes();
+    bytes
+        .windows(4)
+        .any(|w| matches!(w, [b'%', b'2', b'5', b'u' | b'U']))
+        || bytes.windows(5).any(|w| match w {
+            [b'%', b'2', b'5', high, low] => match (hex_value(*high), hex_value(*low)) {
+                (Some(h), Some(l)) => {
+                    let byte = h << 4 | l;
+                    !(0x20..0x7f).contains(&byte)
+                        || matches!(byte, b'.' | b'/' | b'\\' | b'?' | b'#' | b';' | b'%')
+                }
+                _ => false,
+            },
             _ => false,
-        },
-        _ => false,
-    })
+        })
 }
 
 /// One segment's canonical text (see the crate docs, steps 1 and 3).
@@ -509,7 +623,10 @@ fn decode_segment(piece: &str, options: &PathOptions) -> Result<Decoded, PathRef
                     EncodedDelimiters::Refuse => return Err(PathRefusal::EncodedDelimiter),
                     EncodedDelimiters::Keep => push_escaped(&mut text, value),
                 },
-                b';' if options.path_parameters == PathParameters::Refuse => {
+                // Refused under Strip too: parameters are stripped before
+                // decoding, so `..%3B` would stay a segment here and become
+                // `..;` (stripped to `..`) to a server that decodes first.
+                b';' if options.path_parameters != PathParameters::Keep => {
                     return Err(PathRefusal::PathParameter);
                 }
                 _ if value < 0x20 || value == 0x7f => return Err(PathRefusal::ControlCharacter),
@@ -517,6 +634,7 @@ fn decode_segment(piece: &str, options: &PathOptions) -> Result<Decoded, PathRef
                     encoded_dot |= value == b'.';
                     push_letter(&mut text, value, options);
                 }
+                _ if is_sub_delimiter(value) => text.push(char::from(value)),
                 _ => push_escaped(&mut text, value),
             }
             meaning.push(value);

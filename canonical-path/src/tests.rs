@@ -10,6 +10,10 @@ fn every_corpus_case_gives_its_canonical_path_or_refusal() {
     assert!(cases.iter().any(|c| c.origin.starts_with("default.txt")));
     assert!(cases.iter().any(|c| c.origin.starts_with("options.txt")));
     for refusal in PathRefusal::ALL {
+        if refusal == PathRefusal::InvalidMethod {
+            // Not a path's refusal: `methods_are_upper_case_tokens`.
+            continue;
+        }
         assert!(
             cases.iter().any(|c| c.expected == Err(refusal)),
             "no corpus case for {}",
@@ -69,6 +73,7 @@ fn random_paths_are_canonical_or_refused() {
             ("encoded_delimiters", "keep"),
             ("path_parameters", "strip"),
             ("path_parameters", "keep"),
+            ("dot_segments", "resolve"),
             ("case", "lower"),
             ("trailing_slash", "keep"),
         ] {
@@ -151,4 +156,28 @@ fn corpus_lines_that_are_not_cases_are_errors() {
     let cases = corpus::parse("/a\\x00b !control-character # NUL\n", "f").expect("ok");
     assert_eq!(cases[0].target, "/a\u{0}b");
     assert!(cases[0].check().is_ok());
+}
+
+#[test]
+fn methods_are_upper_case_tokens() {
+    for ok in [
+        "GET",
+        "HEAD",
+        "DELETE",
+        "PROPFIND",
+        "M-SEARCH",
+        "X_CUSTOM.1",
+        "",
+    ] {
+        assert_eq!(check_method(ok), Ok(()), "{ok:?}");
+    }
+    for bad in [
+        "get", "Delete", "GET ", "G\u{0}T", "GÉT", "GET/", "(GET)", "POST\r\n",
+    ] {
+        assert_eq!(
+            check_method(bad),
+            Err(PathRefusal::InvalidMethod),
+            "{bad:?}"
+        );
+    }
 }

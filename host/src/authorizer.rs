@@ -10,7 +10,7 @@ use tollgate_keys::{KeySet, KeyStore};
 
 use crate::bindings::{KeyMiss, wit};
 use crate::key_sources::{ConfigBase, issuer_keys, read_config};
-use crate::model::canonical_path::canonicalize as canonicalize_path;
+use crate::model::canonical_path::{canonicalize as canonicalize_path, check_method};
 use crate::model::{
     Decision, Deny, DenyReason, IssuerNeeds, Manifest, PathOptions, PathRefusal, Request,
 };
@@ -170,7 +170,8 @@ impl Authorizer {
             tracing::warn!(origin = %origin, warning = %warning, "policy warning");
         }
         if manifest.paths != PathOptions::default() {
-            tracing::info!(
+            // Each option loosens what the default refuses: say so loudly.
+            tracing::warn!(
                 origin = %origin,
                 paths = %manifest.paths.describe(),
                 "request paths are canonicalized with the policy's [paths] options"
@@ -199,7 +200,9 @@ impl Authorizer {
     /// edge) and to check grants against the path the module matched;
     /// [`Authorizer::authorize`] does it anyway (a canonical path is its
     /// own canonical form), so a caller that skips it is still safe.
+    /// The method is checked too ([`check_method`]: an upper-case token).
     pub fn canonicalize(&self, request: &mut Request) -> Result<(), PathRefusal> {
+        check_method(&request.method)?;
         let canonical = match canonicalize_path(&request.path, &self.manifest.paths)? {
             Cow::Borrowed(_) => None,
             Cow::Owned(canonical) => Some(canonical),
@@ -293,10 +296,12 @@ impl Authorizer {
             log_decision(&decision, false);
             return (decision, Vec::new());
         }
-        // What the module decides on is the canonical path; a path that
-        // cannot be decided safely never reaches it.
+        // What the module decides on is the canonical path; a path (or
+        // method) that cannot be decided safely never reaches it.
         let canonical;
-        let request = match canonicalize_path(&request.path, &self.manifest.paths) {
+        let checked = check_method(&request.method)
+            .and_then(|()| canonicalize_path(&request.path, &self.manifest.paths));
+        let request = match checked {
             Ok(Cow::Borrowed(_)) => request,
             Ok(Cow::Owned(path)) => {
                 canonical = Request {
@@ -398,11 +403,11 @@ fn log_decision(decision: &Decision, cached: bool) {
     }
 }
 
-/// The deny for a path the host refuses (`invalid-path`).
+/// The deny for a path (or method) the host refuses (`invalid-path`).
 pub fn invalid_path(refusal: PathRefusal) -> Deny {
     Deny::new(
         DenyReason::InvalidPath,
-        format!("the request path cannot be decided safely: {refusal}"),
+        format!("the request cannot be decided safely: {refusal}"),
     )
 }
 

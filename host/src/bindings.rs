@@ -343,6 +343,7 @@ mod tests {
                 merge_slashes: false,
                 encoded_delimiters: crate::model::EncodedDelimiters::Keep,
                 path_parameters: crate::model::PathParameters::Strip,
+                dot_segments: crate::model::DotSegments::Resolve,
                 case: crate::model::PathCase::Lower,
                 trailing_slash: crate::model::TrailingSlash::Keep,
             },

@@ -83,6 +83,10 @@ impl RequestLimits {
         {
             total = total.saturating_add(text.len());
         }
+        // The module is sent the path as received too (`raw-path`): set by
+        // the door's canonicalization, or a copy of `path` made when the
+        // host canonicalizes it.
+        total = total.saturating_add(request.raw_path.len().max(request.path.len()));
         if total > self.max_request_bytes {
             return over(format!(
                 "the request holds {total} bytes of text, above the host's limit of {} bytes",
@@ -134,11 +138,16 @@ mod tests {
             max_request_bytes: 20,
             ..RequestLimits::default()
         };
-        // "Bearer t" (8) + "GET" (3) + "/" (1) = 12; a header of 8 more is 20.
+        // "Bearer t" (8) + "GET" (3) + "/" (1) + the raw path the host
+        // copies from it (1) = 13; a header of 7 more is 20.
         let mut req = request("t");
-        req.headers = vec![("name".into(), "valu".into())];
+        req.headers = vec![("nam".into(), "valu".into())];
         assert!(small.check(&req).is_ok());
-        req.headers = vec![("name".into(), "value".into())];
+        req.headers = vec![("name".into(), "valu".into())];
+        assert_eq!(small.check(&req).unwrap_err().reason, DenyReason::Malformed);
+        // A raw path longer than the canonical one counts at its length.
+        req.headers = vec![("nam".into(), "valu".into())];
+        req.raw_path = "/.".into();
         assert_eq!(small.check(&req).unwrap_err().reason, DenyReason::Malformed);
     }
 }

@@ -16,7 +16,8 @@ pub mod grants;
 /// crate), re-exported for the host, the doors and modules.
 pub use tollgate_canonical_path as canonical_path;
 pub use tollgate_canonical_path::{
-    EncodedDelimiters, PathCase, PathOptions, PathParameters, PathRefusal, TrailingSlash,
+    DotSegments, EncodedDelimiters, PathCase, PathOptions, PathParameters, PathRefusal,
+    TrailingSlash,
 };
 
 /// A JWS signature algorithm (RFC 7518). `none` is deliberately absent.
@@ -217,7 +218,8 @@ pub enum DenyReason {
     Forbidden,
     /// Keys could not be loaded.
     KeysUnavailable,
-    /// The path cannot be decided safely (the host refuses it; 400).
+    /// The path (or method) cannot be decided safely (the host refuses it;
+    /// 400).
     InvalidPath,
 }
 
@@ -430,7 +432,7 @@ pub enum Outcome<'a> {
     /// The client is authenticated but refused: 403, an explicit Deny of
     /// the requested route only.
     Forbidden(&'a Deny),
-    /// The request's path cannot be decided safely (`invalid-path`,
+    /// The request's path or method cannot be decided safely (`invalid-path`,
     /// refused by the host before the module): 400 at the edge; in Lambda
     /// an explicit Deny of the requested route only. Never an allow.
     BadRequest(&'a Deny),

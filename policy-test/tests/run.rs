@@ -389,7 +389,7 @@ fn a_wrong_rule_or_grant_fails_the_case() {
         report.cases[2].failures,
         vec![
             "rule: expected \"cancel\", got \"route[1]\"",
-            "grants: expected [allow * /*], got [allow GET /health, allow GET /orders/{id}, allow GET /tenants/acme/*]",
+            "grants: expected [allow * /*], got [allow GET /health, allow HEAD /health, allow GET /orders/{id}, allow HEAD /orders/{id}, allow GET /tenants/acme/*, allow HEAD /tenants/acme/*]",
             "got allow alice (route[1])",
         ]
     );
@@ -428,7 +428,7 @@ scopes = ["items.read"]
     assert!(
         report.warnings[0]
             .message
-            .starts_with("route[0] (`GET /orders/{id}`) has a one-segment wildcard"),
+            .starts_with("route[0] (`GET,HEAD /orders/{id}`) has a one-segment wildcard"),
         "{:?}",
         report.warnings
     );
@@ -455,7 +455,9 @@ fn paths_are_canonical_before_the_rules_see_them() {
     assert_eq!(
         got,
         vec![
+            // paths.test.toml: default options.
             (200, ""),
+            (400, "invalid-path"),
             (403, "forbidden"),
             (200, ""),
             (400, "invalid-path"),
@@ -463,7 +465,13 @@ fn paths_are_canonical_before_the_rules_see_them() {
             (400, "invalid-path"),
             (400, "invalid-path"),
             (200, ""),
-            (401, "missing-token"),
+            (400, "invalid-path"),
+            (200, ""),
+            // resolve.test.toml: dot_segments = "resolve".
+            (403, "forbidden"),
+            (200, ""),
+            (400, "invalid-path"),
+            (400, "invalid-path"),
             (200, ""),
         ]
     );

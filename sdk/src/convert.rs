@@ -64,6 +64,10 @@ macro_rules! wit_conversions {
                 Strip => Strip,
                 Keep => Keep,
             });
+            $crate::__wit_both_ways!(model::DotSegments, wit::DotSegments, {
+                Refuse => Refuse,
+                Resolve => Resolve,
+            });
             $crate::__wit_both_ways!(model::PathCase, wit::PathCase, {
                 Sensitive => Sensitive,
                 Lower => LowerCase,
@@ -78,6 +82,7 @@ macro_rules! wit_conversions {
                         merge_slashes: options.merge_slashes,
                         encoded_delimiters: options.encoded_delimiters.into(),
                         path_parameters: options.path_parameters.into(),
+                        dot_segments: options.dot_segments.into(),
                         path_case: options.case.into(),
                         trailing_slash: options.trailing_slash.into(),
                     }
@@ -89,6 +94,7 @@ macro_rules! wit_conversions {
                         merge_slashes: options.merge_slashes,
                         encoded_delimiters: options.encoded_delimiters.into(),
                         path_parameters: options.path_parameters.into(),
+                        dot_segments: options.dot_segments.into(),
                         case: options.path_case.into(),
                         trailing_slash: options.trailing_slash.into(),
                     }

@@ -254,7 +254,7 @@ pub fn description(reason: DenyReason) -> &'static str {
         DenyReason::InsufficientScope => "the token lacks a scope this request needs",
         DenyReason::Forbidden => "the token does not allow this request",
         DenyReason::KeysUnavailable => "the signing keys are unavailable",
-        DenyReason::InvalidPath => "the request path cannot be decided safely",
+        DenyReason::InvalidPath => "the request's path or method cannot be decided safely",
     }
 }
 

@@ -13,8 +13,9 @@
 //! a `\`), `%uXXXX` and overlong UTF-8 read as ASCII (legacy decoders); a
 //! `?` or `#` left in the (decoded) path ending it; `\` read as `/`;
 //! `;parameters` stripped from each segment (Tomcat, Spring) before or after
-//! decoding; slashes merged before or after dot segments are resolved (RFC
-//! 3986); case folded or kept.
+//! decoding; dot segments resolved (RFC 3986) or kept as data (a router
+//! matching prefixes on the path as received); slashes merged before or
+//! after dot segments are resolved; case folded or kept.
 //!
 //! The invariant holds whatever the proxy does (refuse, normalise, or
 //! forward as received): it checks what reached the upstream, not
@@ -23,9 +24,10 @@
 //! readings that are not public), with the proxy's log.
 //!
 //! So that refusing everything cannot pass, clean public targets must
-//! reach the upstream (200), resolvable ones too (resolved by the proxy, or
-//! by tollgate's canonical form when nginx forwards them raw), and
-//! `/admin/x` without a token must get tollgate's 401.
+//! reach the upstream (200), public ones with dot segments too where the
+//! proxy resolves them before it asks (Envoy, Traefik; nginx forwards them
+//! raw and tollgate refuses them by default: `dot_segments`), and `/admin/x`
+//! without a token must get tollgate's 401.
 
 #![allow(
     missing_docs,
@@ -98,6 +100,12 @@ const ATTACKS: &[&str] = &[
     "/public;x/../../admin/x",
     "/public/..%3B/admin/x",
     "/public/../admin/x",
+    "/admin/../public/x",
+    "/admin/x/../../public/x",
+    "/admin//../public/x",
+    "/admin/.//../public/x",
+    "/admin/..;/public/x",
+    "/admin/%2e%2e/public/x",
     "/public/x/../../admin/x",
     "/PUBLIC/../ADMIN/x",
     "/public%2F..%2Fadmin",
@@ -148,10 +156,10 @@ const CLEAN_PUBLIC: &[&str] = &[
     "/public/a%2Db",
 ];
 
-/// Public targets with dot segments: 200 once the path tollgate decides is
-/// resolved (a proxy that normalises before asking, or tollgate resolving
-/// raw dot segments itself), a refusal otherwise; never the upstream seeing
-/// a path outside `/public`.
+/// Public targets with dot segments: 200 through a proxy that resolves them
+/// before it asks (Envoy, Traefik), tollgate's 400 through nginx (which
+/// forwards them raw: tollgate refuses raw dot segments by default); never
+/// the upstream seeing a path outside `/public`.
 const RESOLVABLE_PUBLIC: &[&str] = &["/public/a/../b", "/public/./x", "/public/a/b/../../c"];
 
 /// Protected targets that tollgate itself must answer 401 without a token
@@ -197,6 +205,10 @@ enum Merge {
 /// One plausible way an upstream reads the path of a request target.
 #[derive(Debug, Clone, Copy)]
 struct Reading {
+    /// Dot segments resolved (RFC 3986); off, they are data (Express
+    /// `app.use('/admin')`, Starlette mounts, gin: a prefix router reads
+    /// `/admin/../public` as under `/admin`).
+    resolve: bool,
     decode: Decode,
     /// Legacy decoding: `%uXXXX` (IIS) decoded too, and after each
     /// decoding an overlong UTF-8 form of an ASCII character (`%C0%AE`,
@@ -234,6 +246,9 @@ impl fmt::Display for Reading {
             Params::BeforeDecoding => "`;params` stripped before decoding",
             Params::AfterDecoding => "`;params` stripped after decoding",
         });
+        if !self.resolve {
+            parts.push("dot segments kept");
+        }
         parts.push(match self.merge {
             Merge::Never => "`//` kept",
             Merge::Before => "slashes merged, then dot segments resolved",
@@ -258,8 +273,16 @@ fn readings() -> Vec<Reading> {
                 for backslash in [false, true] {
                     for params in [Params::Kept, Params::BeforeDecoding, Params::AfterDecoding] {
                         for merge in [Merge::Never, Merge::Before, Merge::After] {
-                            for lower in [false, true] {
+                            for (lower, resolve) in
+                                [(false, true), (true, true), (false, false), (true, false)]
+                            {
+                                if !resolve && merge == Merge::After {
+                                    // Without resolving, merging before or
+                                    // after is the same.
+                                    continue;
+                                }
                                 all.push(Reading {
+                                    resolve,
                                     decode,
                                     legacy,
                                     cut,
@@ -425,7 +448,9 @@ fn read_path(target: &str, reading: &Reading) -> Vec<u8> {
     if reading.merge == Merge::Before {
         path = merge_slashes(&path);
     }
-    path = resolve_dot_segments(&path);
+    if reading.resolve {
+        path = resolve_dot_segments(&path);
+    }
     if reading.merge == Merge::After {
         path = merge_slashes(&path);
     }
@@ -458,23 +483,22 @@ fn non_public_readings(target: &str) -> BTreeMap<String, Reading> {
 // ---------------------------------------------------------------------------
 // The scenario
 
-/// tollgate itself resolves raw dot segments (decides `/public/a/../b` as
-/// `/public/b`, docs/paths.md): asked on its nginx listener directly, the
-/// one dialect whose proxy forwards the raw target.
-async fn assert_tollgate_resolves_dot_segments(tollgate: &common::TestTollgate) {
+/// tollgate itself refuses raw dot segments by default (docs/paths.md,
+/// `dot_segments`), and decides a canonical public path: asked on its nginx
+/// listener directly, the one dialect whose proxy forwards the raw target.
+async fn assert_tollgate_refuses_dot_segments(tollgate: &common::TestTollgate) {
     let nginx = tollgate.addrs().nginx.expect("nginx listener");
-    let response = proxy_support::client()
-        .get(format!("http://{nginx}/auth"))
-        .header("x-original-method", "GET")
-        .header("x-original-uri", "/public/a/../b")
-        .send()
-        .await
-        .expect("tollgate answers its nginx listener");
-    let status = response.status().as_u16();
-    assert_eq!(
-        status, 200,
-        "tollgate answered {status} for /public/a/../b: its canonical form is /public/b"
-    );
+    for (uri, expected) in [("/public/a/../b", 400), ("/public/b", 200)] {
+        let response = proxy_support::client()
+            .get(format!("http://{nginx}/auth"))
+            .header("x-original-method", "GET")
+            .header("x-original-uri", uri)
+            .send()
+            .await
+            .expect("tollgate answers its nginx listener");
+        let status = response.status().as_u16();
+        assert_eq!(status, expected, "tollgate answered {status} for {uri}");
+    }
 }
 
 /// Every target of the sweep: the corpus's (default options), the attacks
@@ -510,7 +534,7 @@ async fn exercise(kind: Kind) {
     // Install first (blocking, once per binary), before any server runs.
     proxy_support::tools();
     let tollgate = common::start_tollgate_with_policy(POLICY, |_| {}).await;
-    assert_tollgate_resolves_dot_segments(&tollgate).await;
+    assert_tollgate_refuses_dot_segments(&tollgate).await;
     let upstream = Upstream::start_raw().await;
     let proxy = Proxy::start(kind, tollgate.addrs(), &upstream).await;
     let started = Instant::now();
@@ -547,9 +571,17 @@ async fn exercise(kind: Kind) {
 
         // Not everything refused: public targets get through. Envoy and
         // Traefik resolve dot segments before they ask; nginx asks with the
-        // raw target, which tollgate then resolves or refuses.
+        // raw target, which tollgate refuses (400) by default.
+        let resolvable = RESOLVABLE_PUBLIC.contains(&target.as_str());
+        // (nginx answers an auth_request's 400 as a 500.)
+        if resolvable && kind == Kind::Nginx && (answer.status != Some(500) || !seen.is_empty()) {
+            failures.push(format!(
+                "{name}: {target:?} has dot segments that nginx forwards raw: tollgate must refuse it (400, a 500 from nginx); answered {answer} ({}), the upstream saw {paths:?}",
+                answer.line
+            ));
+        }
         let must_pass =
-            CLEAN_PUBLIC.contains(&target.as_str()) || RESOLVABLE_PUBLIC.contains(&target.as_str());
+            CLEAN_PUBLIC.contains(&target.as_str()) || (resolvable && kind != Kind::Nginx);
         if must_pass && (answer.status != Some(200) || seen.len() != 1) {
             failures.push(format!(
                 "{name}: {target:?} is public and must reach the upstream once with 200; answered {answer} ({}), the upstream saw {paths:?}",
@@ -631,6 +663,8 @@ fn readings_find_the_protected_path_behind_each_spelling() {
         ("/admin%3F/../public/x", "/admin"),
         ("/admin#/../public/x", "/admin"),
         ("/PUBLIC/x", "/PUBLIC/x"),
+        ("/admin/../public/x", "/admin/../public/x"),
+        ("/admin//../public/x", "/admin/public/x"),
     ] {
         let bad = non_public_readings(target);
         assert!(

@@ -457,23 +457,22 @@ async fn after_shutdown_nothing_answers() {
     assert!(refused.is_err(), "a stopped server answered: {refused:?}");
 }
 
-/// Paths are decided in canonical form (docs/paths.md): a spelling that
-/// resolves to the admin area is decided by the admin rule, and one that
-/// cannot be decided safely is a 400 naming what is wrong. Never the public
-/// rule.
+/// Paths are decided in canonical form (docs/paths.md): a spelling of the
+/// admin area is decided by the admin rule, and one that cannot be decided
+/// safely (dot segments included, by default) is a 400 naming what is
+/// wrong. Never the public rule.
 #[tokio::test]
 async fn a_path_is_decided_canonical_or_refused_never_by_a_public_rule() {
     let tollgate = start_tollgate().await;
-    for uri in [
-        "/public/../admin/users",
-        "//admin/users",
-        "/public/./../admin/users/",
-    ] {
+    for uri in ["//admin/users", "/admin//users/", "/%61dmin/users"] {
         let answer = nginx(&tollgate, "GET", uri, None).await;
         assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{uri}");
         assert!(header(&answer, "x-auth-principal").is_none(), "{uri}");
     }
     for (uri, what) in [
+        ("/public/../admin/users", "`.` or `..` segment"),
+        ("/admin/../public/x", "`.` or `..` segment"),
+        ("/public/./../admin/users/", "`.` or `..` segment"),
         ("/public/%2e%2e/admin/users", "encoded dot segment"),
         ("/public/..%2Fadmin/users", "encoded `/`"),
         ("/public/..;/admin/users", "`;` parameters"),
@@ -490,9 +489,33 @@ async fn a_path_is_decided_canonical_or_refused_never_by_a_public_rule() {
             "{uri}: {body}"
         );
     }
-    // The resolved public path is still public.
-    let public = nginx(&tollgate, "GET", "/public/a/../b", None).await;
+    // A public path in another spelling is still public.
+    let public = nginx(&tollgate, "GET", "/public//a/b/", None).await;
     assert_eq!(public.status(), StatusCode::OK);
+    tollgate.stop().await;
+}
+
+/// Methods are case-sensitive tokens that rules match exactly, so a
+/// lower-case one (which Django or Flask would run as the upper-case
+/// method) is refused with a 400 rather than decided by a broader rule.
+#[tokio::test]
+async fn a_lower_case_method_is_refused_not_decided() {
+    let tollgate = start_tollgate().await;
+    let token = tollgate.token("alice", "orders.read");
+    for method in ["get", "Delete", "pOST"] {
+        let answer = nginx(&tollgate, method, "/orders/1", Some(&token)).await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{method}");
+        assert!(header(&answer, "x-auth-principal").is_none(), "{method}");
+        let body = answer.text().await.expect("body");
+        assert!(body.contains("upper-case token"), "{method}: {body}");
+    }
+    // Not a token at all: the door refuses it before the host is asked.
+    let answer = nginx(&tollgate, "GET;", "/orders/1", Some(&token)).await;
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let body = answer.text().await.expect("body");
+    assert!(body.contains("not an HTTP method token"), "{body}");
+    let upper = nginx(&tollgate, "GET", "/orders/1", Some(&token)).await;
+    assert_eq!(upper.status(), StatusCode::OK);
     tollgate.stop().await;
 }
 

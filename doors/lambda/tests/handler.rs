@@ -1079,7 +1079,8 @@ fn http_api_paths_are_as_routed_without_a_named_stage() {
 /// A path the host refuses (docs/paths.md) is an explicit Deny of exactly
 /// the requested route for every format, with the reason in the context,
 /// decided before the module; a simple response says `isAuthorized: false`.
-/// A path that resolves (`/x/../orders`) is decided as the route it is.
+/// Dot segments are refused too by default; a spelling that only merges
+/// (`//request/`) is decided as the route it is.
 #[test]
 fn a_path_that_cannot_be_decided_safely_is_a_deny_of_that_route() {
     let policies = state_default();
@@ -1108,10 +1109,18 @@ fn a_path_that_cannot_be_decided_safely_is_a_deny_of_that_route() {
     let answer = call(&simple, event).unwrap();
     assert_eq!(answer["isAuthorized"], false);
     assert_eq!(answer["context"]["reason"], "invalid-path");
-    // The same token on a resolvable spelling of an allowed route: allowed.
+    let dots = "arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/prod/GET/x/../request";
+    let mut event = rest_request_event(&bearer);
+    event["methodArn"] = json!(dots);
+    let answer = call(&state_default(), event).unwrap();
+    let statement = &answer["policyDocument"]["Statement"][0];
+    assert_eq!(statement["Effect"], "Deny", "{answer}");
+    assert_eq!(statement["Resource"], json!([dots]));
+    assert_eq!(answer["context"]["reason"], "invalid-path");
+    // The same token on another spelling of an allowed route: allowed.
     let mut event = rest_request_event(&bearer);
     event["methodArn"] =
-        json!("arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/prod/GET/x/../request");
+        json!("arn:aws:execute-api:us-east-1:123456789012:s4x3opwd6i/prod/GET//request/");
     let answer = call(&state_default(), event).unwrap();
     assert_eq!(
         answer["policyDocument"]["Statement"][0]["Effect"], "Allow",

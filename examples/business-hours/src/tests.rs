@@ -136,7 +136,7 @@ fn tokens_that_may_not_write_are_not_the_hours_business() {
         allow
             .grants
             .iter()
-            .all(|g| g.method == "GET" && g.effect == Effect::Allow),
+            .all(|g| (g.method == "GET" || g.method == "HEAD") && g.effect == Effect::Allow),
         "{:?}",
         allow.grants
     );

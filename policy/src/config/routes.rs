@@ -74,12 +74,16 @@ pub(super) fn parse_routes(
     paths: &PathOptions,
 ) -> Result<Routes, ConfigError> {
     let (default, groups_claim, head_as_get) = match settings {
-        None => (None, None, false),
+        // HEAD is served by the GET route unless the policy says the
+        // upstream does not do so (Go, Express, Flask, Django, Spring and
+        // axum all do): otherwise a HEAD would fall through a protected GET
+        // rule to a broader one and run the GET handler.
+        None => (None, None, true),
         Some(value) => {
             let table = as_table(value, "routes", "write it as a `[routes]` section")?;
             unknown_fields(table, "routes", &["default", "groups_claim", "head_as_get"])?;
             let head_as_get = match table.get("head_as_get") {
-                None => false,
+                None => true,
                 Some(toml::Value::Boolean(b)) => *b,
                 Some(other) => {
                     return Err(err(

@@ -614,11 +614,13 @@ fn line_columns() {
 
 #[test]
 fn the_paths_section_sets_the_manifest_path_options() {
-    use crate::model::{EncodedDelimiters, PathCase, PathOptions, PathParameters, TrailingSlash};
+    use crate::model::{
+        DotSegments, EncodedDelimiters, PathCase, PathOptions, PathParameters, TrailingSlash,
+    };
     let default = Policy::from_toml(&policy_text("")).expect("valid");
     assert_eq!(default.manifest().paths, PathOptions::default());
     let text = format!(
-        "{}\n[paths]\nmerge_slashes = false\nencoded_delimiters = \"keep\"\npath_parameters = \"strip\"\ncase = \"lower\"\ntrailing_slash = \"keep\"\n",
+        "{}\n[paths]\nmerge_slashes = false\nencoded_delimiters = \"keep\"\npath_parameters = \"strip\"\ndot_segments = \"resolve\"\ncase = \"lower\"\ntrailing_slash = \"keep\"\n",
         policy_text("")
     );
     let policy = Policy::from_toml(&text).expect("valid");
@@ -628,6 +630,7 @@ fn the_paths_section_sets_the_manifest_path_options() {
             merge_slashes: false,
             encoded_delimiters: EncodedDelimiters::Keep,
             path_parameters: PathParameters::Strip,
+            dot_segments: DotSegments::Resolve,
             case: PathCase::Lower,
             trailing_slash: TrailingSlash::Keep,
         }

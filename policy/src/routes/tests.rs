@@ -147,8 +147,8 @@ fn a_rule_no_request_can_reach_is_a_config_error_naming_both() {
     for (routes, first, second) in [
         (
             "[[route]]\nmethods=[\"GET\"]\npath=\"/a/{id}\"\n[[route]]\nmethods=[\"GET\",\"POST\"]\npath=\"/a/{other}\"",
-            "route[0] (`GET /a/{id}`)",
-            "route[1] (`GET,POST /a/{other}`)",
+            "route[0] (`GET,HEAD /a/{id}`)",
+            "route[1] (`GET,POST,HEAD /a/{other}`)",
         ),
         (
             "[[route]]\npath=\"/a/*\"\n[[route]]\nname=\"again\"\npath=\"/a/{rest+}\"",
@@ -601,7 +601,9 @@ fn default_authenticated_allows_unmatched_routes_and_grants_say_so() {
         vec![
             Grant::allow("*", "/health"),
             Grant::deny("GET", "/orders/admin"),
+            Grant::deny("HEAD", "/orders/admin"),
             Grant::deny("GET", "/orders/*"),
+            Grant::deny("HEAD", "/orders/*"),
             Grant::allow("*", "/*"),
         ]
     );
@@ -619,7 +621,9 @@ fn grants_leave_out_denies_that_no_later_allow_needs() {
         vec![
             Grant::allow("*", "/health"),
             Grant::deny("GET", "/orders/admin"),
+            Grant::deny("HEAD", "/orders/admin"),
             Grant::allow("GET", "/orders/*"),
+            Grant::allow("HEAD", "/orders/*"),
         ]
     );
 }
@@ -845,9 +849,9 @@ fn configure_warns_about_grants_an_iam_cache_cannot_hold() {
     let warnings = nested.manifest().warnings;
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
-        warnings[0]
-            .contains("admin (`GET /orders/admin`) lies inside all orders (`GET /orders/*`)")
-            && warnings[0].contains("TTL to 0"),
+        warnings[0].contains(
+            "admin (`GET,HEAD /orders/admin`) lies inside all orders (`GET,HEAD /orders/*`)"
+        ) && warnings[0].contains("TTL to 0"),
         "{warnings:?}"
     );
     // A bound capture before the default allow.
@@ -915,18 +919,33 @@ fn methods_are_case_sensitive_tokens() {
 #[test]
 fn head_matches_get_rules_only_where_the_upstream_does_so() {
     let rules = "[[route]]\nmethods = [\"GET\"]\npath = \"/docs/{rest+}\"\npublic = true";
-    let strict = with_routes(rules);
+    let strict = with_routes(&format!("[routes]\nhead_as_get = false\n{rules}"));
     assert!(matches!(
         anonymous(&strict, "HEAD", "/docs/x"),
         Decision::Deny(_)
     ));
-    let lenient = with_routes(&format!("[routes]\nhead_as_get = true\n{rules}"));
-    let Decision::Allow(allow) = anonymous(&lenient, "HEAD", "/docs/x") else {
-        panic!("HEAD is served by the GET route");
-    };
-    assert!(route_granted(&allow.grants, "HEAD", "/docs/x"));
+    // The default: the upstream serves HEAD with its GET route, so the GET
+    // rule governs HEAD (and a protected GET rule protects it: HEAD never
+    // falls through to a broader rule).
+    for lenient in [
+        with_routes(rules),
+        with_routes(&format!("[routes]\nhead_as_get = true\n{rules}")),
+    ] {
+        let Decision::Allow(allow) = anonymous(&lenient, "HEAD", "/docs/x") else {
+            panic!("HEAD is served by the GET route");
+        };
+        assert!(route_granted(&allow.grants, "HEAD", "/docs/x"));
+        assert!(matches!(
+            anonymous(&lenient, "POST", "/docs/x"),
+            Decision::Deny(_)
+        ));
+    }
+    let protected = with_routes(
+        "[[route]]\nmethods = [\"GET\"]\npath = \"/reports/{id}\"\nscopes = [\"reports:read\"]\n\
+         [[route]]\npath = \"/{rest+}\"\npublic = true",
+    );
     assert!(matches!(
-        anonymous(&lenient, "POST", "/docs/x"),
+        anonymous(&protected, "HEAD", "/reports/1"),
         Decision::Deny(_)
     ));
     let (field, _) = routes_error("[routes]\nhead_as_get = \"yes\"\n[[route]]\npath = \"/a\"");

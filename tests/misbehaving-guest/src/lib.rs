@@ -38,6 +38,7 @@ mod component {
                     merge_slashes: true,
                     encoded_delimiters: wit::EncodedDelimiters::Refuse,
                     path_parameters: wit::PathParameters::Refuse,
+                    dot_segments: wit::DotSegments::Refuse,
                     path_case: wit::PathCase::Sensitive,
                     trailing_slash: wit::TrailingSlash::Strip,
                 },
