@@ -18,7 +18,9 @@
 //! 2. `;` path parameters (`/admin;jsessionid=x`, which Tomcat and Spring
 //!    strip before routing) are refused by default, an encoded `;` (`%3B`)
 //!    too; [`PathParameters::Strip`] removes each segment's parameters first
-//!    (so `/..;/admin` is `/admin`, as Tomcat reads it),
+//!    (so `/public/..;/admin` is `/admin` with dot segments resolved, as
+//!    Tomcat reads it; what is stripped is still checked as the rest of the
+//!    path is, since a server that decodes first reads `;x%2F..` otherwise),
 //!    [`PathParameters::Keep`] treats `;` as data.
 //! 3. Percent-encoding is checked (two hex digits). Unreserved characters
 //!    (`A-Z a-z 0-9 - . _ ~`) and the sub-delimiters a path holds raw
@@ -29,9 +31,9 @@
 //!    encoded `/` or `\`), `%3F` and `%23` (an encoded `?` or `#`, which an
 //!    upstream that decodes before parsing reads as the end of the path).
 //!    So are encoded control characters (`%00`, `%0A`), and, once the
-//!    unreserved escapes are decoded, a double-encoded `.`, delimiter, `%`,
-//!    control character or non-ASCII byte (`%252e`, also written
-//!    `%25%32%65`; `%25c0%25ae`; `%25u002e`). The bytes the
+//!    unreserved escapes are decoded, any double-encoded character
+//!    (`%252e`, also written `%25%32%65`; `%2561`; `%25c0%25ae`;
+//!    `%25u002e`). The bytes the
 //!    path stands for must be UTF-8: overlong forms (`%C0%AE`) are refused.
 //!    Raw characters a URI may not hold (a space, `"`, `{`, non-ASCII) are
 //!    percent-encoded.
@@ -48,7 +50,8 @@
 //! 5. Empty segments (`//`) are merged ([`PathOptions::merge_slashes`]).
 //! 6. A trailing `/` is removed ([`TrailingSlash::Strip`]; `/` stays `/`).
 //! 7. Case is kept; [`PathCase::Lower`] folds ASCII letters (not escapes)
-//!    for a case-insensitive upstream.
+//!    for a case-insensitive upstream, and refuses a non-ASCII character
+//!    whose case folds to an ASCII letter (the Kelvin sign `K`).
 //!
 //! Canonicalizing a canonical path changes nothing ([`canonicalize`] is
 //! idempotent), and a path already canonical costs one scan and no
@@ -313,14 +316,20 @@ pub enum PathRefusal {
     /// `%` without two hex digits.
     #[error("the path holds an invalid percent-escape (`%` must be followed by two hex digits)")]
     InvalidPercentEncoding,
-    /// A double-encoded `.`, delimiter or control character (`%252e`).
+    /// A double-encoded character (`%252e`, `%2561`, `%25u002e`).
     #[error(
-        "the path holds a double-encoded `.`, `/`, `\\`, `?`, `#`, `;`, `%`, control character or non-ASCII byte (%252e, %252f, %2500, %25c0, %25u002e, ...), which an upstream that decodes twice would read as another path"
+        "the path holds a double-encoded character (%252e, %252f, %2561, %25c0, %25u002e, ...), which an upstream that decodes twice would read as another path: send it encoded once"
     )]
     DoubleEncoding,
     /// The decoded bytes are not UTF-8 (overlong forms included).
     #[error("the path's percent-escapes are not UTF-8 (or an overlong form such as %C0%AE)")]
     InvalidUtf8,
+    /// With [`PathCase::Lower`], a non-ASCII character whose case folds to
+    /// an ASCII letter (`%E2%84%AA`, the Kelvin sign, is `k`).
+    #[error(
+        "the path holds a non-ASCII character that a case-insensitive upstream folds to an ASCII letter (the Kelvin sign K is k, ı is i, ſ is s): send the letter it stands for"
+    )]
+    AmbiguousCase,
     /// A method that is not an upper-case token ([`check_method`]).
     #[error(
         "the method is not an upper-case token (RFC 9110): a server that folds case would run `delete` as DELETE, which the rules for DELETE do not govern; send the method in upper case"
@@ -335,7 +344,7 @@ pub enum PathRefusal {
 
 impl PathRefusal {
     /// Every refusal, for tests and docs.
-    pub const ALL: [PathRefusal; 15] = [
+    pub const ALL: [PathRefusal; 16] = [
         PathRefusal::NotAbsolute,
         PathRefusal::QueryInPath,
         PathRefusal::ControlCharacter,
@@ -350,6 +359,7 @@ impl PathRefusal {
         PathRefusal::DoubleEncoding,
         PathRefusal::InvalidUtf8,
         PathRefusal::PathParameter,
+        PathRefusal::AmbiguousCase,
         PathRefusal::InvalidMethod,
     ];
 
@@ -371,6 +381,7 @@ impl PathRefusal {
             PathRefusal::DoubleEncoding => "double-encoding",
             PathRefusal::InvalidUtf8 => "invalid-utf8",
             PathRefusal::PathParameter => "path-parameter",
+            PathRefusal::AmbiguousCase => "ambiguous-case",
             PathRefusal::InvalidMethod => "invalid-method",
         }
     }
@@ -443,7 +454,13 @@ pub fn canonicalize<'a>(raw: &'a str, options: &PathOptions) -> Result<Cow<'a, s
                 return Err(PathRefusal::PathParameter);
             }
             PathParameters::Refuse => piece,
-            PathParameters::Strip => piece.split(';').next().unwrap_or(piece),
+            PathParameters::Strip => {
+                // What is stripped is checked like the rest: a server that
+                // decodes before it strips reads `/public;x%2F..%2Fadmin` as
+                // `/admin`.
+                decode_segment(piece, options)?;
+                piece.split(';').next().unwrap_or(piece)
+            }
         };
         let decoded = decode_segment(piece, options)?;
         ends_with_slash = false;
@@ -573,26 +590,17 @@ fn hex_value(byte: u8) -> Option<u8> {
     }
 }
 
-/// Whether `text` holds `%25` followed by two hex digits that a second
-/// decoding would turn into a `.`, a delimiter (`/ \ ? # ; %`), a control
-/// character or a non-ASCII byte (the start of an overlong form such as
-/// `%25c0%25ae`), or by `u` (`%25u002e`, the legacy `%u` escape).
-fn double_encodes_a_delimiter(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes
-        .windows(4)
-        .any(|w| matches!(w, [b'%', b'2', b'5', b'u' | b'U']))
-        || bytes.windows(5).any(|w| match w {
-            [b'%', b'2', b'5', high, low] => match (hex_value(*high), hex_value(*low)) {
-                (Some(h), Some(l)) => {
-                    let byte = h << 4 | l;
-                    !(0x20..0x7f).contains(&byte)
-                        || matches!(byte, b'.' | b'/' | b'\\' | b'?' | b'#' | b';' | b'%')
-                }
-                _ => false,
-            },
-            _ => false,
-        })
+/// Whether `text` holds `%25` followed by two hex digits (`%2561`, which a
+/// second decoding makes `a`, so `/api/%2561dmin` is `/api/admin` to an
+/// upstream that decodes twice) or by `u` (`%25u002e`, the legacy `%u`
+/// escape).
+fn double_encodes(text: &str) -> bool {
+    text.as_bytes().windows(5).any(|w| match w {
+        [b'%', b'2', b'5', b'u' | b'U', _] => true,
+        [b'%', b'2', b'5', high, low] => hex_value(*high).is_some() && hex_value(*low).is_some(),
+        _ => false,
+    }) || text.ends_with("%25u")
+        || text.ends_with("%25U")
 }
 
 /// One segment's canonical text (see the crate docs, steps 1 and 3).
@@ -629,6 +637,8 @@ fn decode_segment(piece: &str, options: &PathOptions) -> Result<Decoded, PathRef
                 b';' if options.path_parameters != PathParameters::Keep => {
                     return Err(PathRefusal::PathParameter);
                 }
+                // Kept as data: one spelling, as for the other sub-delimiters.
+                b';' => text.push(';'),
                 _ if value < 0x20 || value == 0x7f => return Err(PathRefusal::ControlCharacter),
                 _ if is_unreserved(value) => {
                     encoded_dot |= value == b'.';
@@ -651,15 +661,29 @@ fn decode_segment(piece: &str, options: &PathOptions) -> Result<Decoded, PathRef
         }
         meaning.push(byte);
     }
-    if std::str::from_utf8(&meaning).is_err() {
+    let Ok(meaning) = std::str::from_utf8(&meaning) else {
         return Err(PathRefusal::InvalidUtf8);
+    };
+    if options.case == PathCase::Lower && meaning.chars().any(folds_to_ascii) {
+        return Err(PathRefusal::AmbiguousCase);
     }
     // Checked on the result, where `%25%32%65` has become `%252e`: what a
     // second decoding would make of it.
-    if double_encodes_a_delimiter(&text) {
+    if double_encodes(&text) {
         return Err(PathRefusal::DoubleEncoding);
     }
     Ok(Decoded { text, encoded_dot })
+}
+
+/// Whether a non-ASCII character has an ASCII letter in its Unicode upper
+/// or lower case (`K` the Kelvin sign is `k`, `ı` is `I`, `ſ` is `S`, `İ`
+/// is `i̇`): a case-insensitive upstream that folds Unicode reads it as
+/// that letter.
+fn folds_to_ascii(c: char) -> bool {
+    !c.is_ascii()
+        && c.to_lowercase()
+            .chain(c.to_uppercase())
+            .any(|f| f.is_ascii())
 }
 
 fn push_letter(out: &mut String, byte: u8, options: &PathOptions) {

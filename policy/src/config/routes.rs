@@ -193,8 +193,14 @@ pub(super) fn parse_routes(
         }
         compiled.push(rule);
     }
-    Routes::compile(compiled, default.unwrap_or(DefaultAccess::Deny))
-        .map_err(|(index, message)| err(format!("route[{index}].path"), message))
+    let mut routes = Routes::compile(compiled, default.unwrap_or(DefaultAccess::Deny))
+        .map_err(|(index, message)| err(format!("route[{index}].path"), message))?;
+    if !head_as_get {
+        routes.warn(String::from(
+            "routes.head_as_get = false: GET rules do not govern HEAD, so a HEAD request falls through to broader rules; keep it only if the upstream answers HEAD on its own (most serve it with the GET route)",
+        ));
+    }
+    Ok(routes)
 }
 
 fn parse_rule(

@@ -288,6 +288,12 @@ impl Routes {
         &self.warnings
     }
 
+    /// Add a configure-time warning of the document's own (a setting that
+    /// loosens a safe default).
+    pub(crate) fn warn(&mut self, warning: String) {
+        self.warnings.insert(0, warning);
+    }
+
     fn cache_warnings(&self) -> Vec<String> {
         const ADVICE: &str = "API Gateway cannot cache that token's answer for every route (an IAM Deny always wins), so the Lambda door allows only the requested route for it: set the authorizer's result TTL to 0, or put the route in its identity sources";
         let mut warnings = Vec::new();

@@ -920,6 +920,12 @@ fn methods_are_case_sensitive_tokens() {
 fn head_matches_get_rules_only_where_the_upstream_does_so() {
     let rules = "[[route]]\nmethods = [\"GET\"]\npath = \"/docs/{rest+}\"\npublic = true";
     let strict = with_routes(&format!("[routes]\nhead_as_get = false\n{rules}"));
+    let warnings = strict.manifest().warnings;
+    assert!(
+        warnings.len() == 1 && warnings[0].contains("head_as_get = false"),
+        "{warnings:?}"
+    );
+    assert!(with_routes(rules).manifest().warnings.is_empty());
     assert!(matches!(
         anonymous(&strict, "HEAD", "/docs/x"),
         Decision::Deny(_)
