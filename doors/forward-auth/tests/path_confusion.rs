@@ -612,14 +612,7 @@ async fn exercise(kind: Kind) {
 }
 
 async fn run(kind: Kind) {
-    tokio::time::timeout(SCENARIO_TIMEOUT, exercise(kind))
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "{}: the scenario took over {SCENARIO_TIMEOUT:?}",
-                kind.name()
-            )
-        });
+    proxy_support::within(kind, SCENARIO_TIMEOUT, exercise(kind)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -214,67 +214,49 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start() -> Upstream {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the echo upstream");
-        let addr = listener.local_addr().expect("upstream address");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = Arc::clone(&seen);
-        let task = tokio::spawn(async move {
-            loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _)) => stream,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
+        serve_upstream("the echo upstream", |stream, record| async move {
+            let service = service_fn(move |request: Request<Incoming>| {
                 let record = Arc::clone(&record);
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: Request<Incoming>| {
-                        let record = Arc::clone(&record);
-                        async move {
-                            let (parts, body) = request.into_parts();
-                            let body = match body.collect().await {
-                                Ok(body) => body.to_bytes(),
-                                Err(_) => Bytes::new(),
-                            };
-                            let seen = Seen {
-                                method: parts.method.to_string(),
-                                path: parts
-                                    .uri
-                                    .path_and_query()
-                                    .map(|p| p.as_str().to_owned())
-                                    .unwrap_or_else(|| parts.uri.to_string()),
-                                headers: parts
-                                    .headers
-                                    .iter()
-                                    .map(|(name, value)| {
-                                        (
-                                            name.as_str().to_owned(),
-                                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                                        )
-                                    })
-                                    .collect(),
-                                body: String::from_utf8_lossy(&body).into_owned(),
-                            };
-                            let json = seen.to_json();
-                            record.lock().unwrap().push(seen);
-                            Ok::<_, Infallible>(
-                                Response::builder()
-                                    .header("content-type", "application/json")
-                                    .body(Full::new(Bytes::from(json)))
-                                    .unwrap(),
-                            )
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Upstream { addr, seen, task }
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = match body.collect().await {
+                        Ok(body) => body.to_bytes(),
+                        Err(_) => Bytes::new(),
+                    };
+                    let seen = Seen {
+                        method: parts.method.to_string(),
+                        path: parts
+                            .uri
+                            .path_and_query()
+                            .map(|p| p.as_str().to_owned())
+                            .unwrap_or_else(|| parts.uri.to_string()),
+                        headers: parts
+                            .headers
+                            .iter()
+                            .map(|(name, value)| {
+                                (
+                                    name.as_str().to_owned(),
+                                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                                )
+                            })
+                            .collect(),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    };
+                    let json = seen.to_json();
+                    record.lock().unwrap().push(seen);
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from(json)))
+                            .unwrap(),
+                    )
+                }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        })
+        .await
     }
 
     /// Every request seen so far.
@@ -308,6 +290,14 @@ impl Upstream {
     }
 }
 
+/// Run one proxy's scenario within `limit`, failing the test (naming the
+/// proxy) when it takes longer.
+pub async fn within(kind: Kind, limit: Duration, scenario: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(limit, scenario)
+        .await
+        .unwrap_or_else(|_| panic!("{}: the scenario took over {limit:?}", kind.name()));
+}
+
 /// The most of a request head the raw upstream reads.
 const RAW_HEAD_LIMIT: usize = 64 * 1024;
 
@@ -320,26 +310,38 @@ impl Upstream {
     /// answers `200 ok` with `Connection: close`. A target that is not
     /// UTF-8 is recorded with each invalid byte as `%XX`.
     pub async fn start_raw() -> Upstream {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the raw upstream");
-        let addr = listener.local_addr().expect("upstream address");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = Arc::clone(&seen);
-        let task = tokio::spawn(async move {
-            loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _)) => stream,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                tokio::spawn(serve_raw(stream, Arc::clone(&record)));
-            }
-        });
-        Upstream { addr, seen, task }
+        serve_upstream("the raw upstream", serve_raw).await
     }
+}
+
+/// An upstream on 127.0.0.1 (`what` names it in a bind failure) each of
+/// whose connections `connection` serves, recording what it saw: the
+/// accept loop both upstreams share (a failed accept is retried after
+/// 10 ms).
+async fn serve_upstream<F, Fut>(what: &str, connection: F) -> Upstream
+where
+    F: Fn(TcpStream, Arc<Mutex<Vec<Seen>>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind {what}: {e}"));
+    let addr = listener.local_addr().expect("upstream address");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let task = tokio::spawn(async move {
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            tokio::spawn(connection(stream, Arc::clone(&record)));
+        }
+    });
+    Upstream { addr, seen, task }
 }
 
 /// One connection of [`Upstream::start_raw`].
