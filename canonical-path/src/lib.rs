@@ -241,31 +241,48 @@ impl PathOptions {
         Ok(())
     }
 
+    /// Option `name`'s value as [`PathOptions::set`] reads it (`None` for
+    /// an unknown name): `set(name, get(name))` changes nothing.
+    pub fn get(&self, name: &str) -> Option<&'static str> {
+        Some(match name {
+            "merge_slashes" if self.merge_slashes => "true",
+            "merge_slashes" => "false",
+            "encoded_delimiters" => match self.encoded_delimiters {
+                EncodedDelimiters::Refuse => "refuse",
+                EncodedDelimiters::Keep => "keep",
+            },
+            "path_parameters" => match self.path_parameters {
+                PathParameters::Refuse => "refuse",
+                PathParameters::Strip => "strip",
+                PathParameters::Keep => "keep",
+            },
+            "dot_segments" => match self.dot_segments {
+                DotSegments::Refuse => "refuse",
+                DotSegments::Resolve => "resolve",
+            },
+            "case" => match self.case {
+                PathCase::Sensitive => "sensitive",
+                PathCase::Lower => "lower",
+            },
+            "trailing_slash" => match self.trailing_slash {
+                TrailingSlash::Strip => "strip",
+                TrailingSlash::Keep => "keep",
+            },
+            _ => return None,
+        })
+    }
+
     /// The options that differ from the default, as `name=value` words
     /// (empty for the default): for logs and startup lines.
     pub fn describe(&self) -> String {
         let default = PathOptions::default();
-        let mut words = Vec::new();
-        if self.merge_slashes != default.merge_slashes {
-            words.push(format!("merge_slashes={}", self.merge_slashes));
-        }
-        if self.encoded_delimiters == EncodedDelimiters::Keep {
-            words.push("encoded_delimiters=keep".into());
-        }
-        match self.path_parameters {
-            PathParameters::Refuse => {}
-            PathParameters::Strip => words.push("path_parameters=strip".into()),
-            PathParameters::Keep => words.push("path_parameters=keep".into()),
-        }
-        if self.dot_segments == DotSegments::Resolve {
-            words.push("dot_segments=resolve".into());
-        }
-        if self.case == PathCase::Lower {
-            words.push("case=lower".into());
-        }
-        if self.trailing_slash == TrailingSlash::Keep {
-            words.push("trailing_slash=keep".into());
-        }
+        let words: Vec<String> = PathOptions::NAMES
+            .iter()
+            .filter_map(|name| {
+                let value = self.get(name)?;
+                (default.get(name) != Some(value)).then(|| format!("{name}={value}"))
+            })
+            .collect();
         words.join(" ")
     }
 }

@@ -164,6 +164,22 @@ fn options_are_set_by_name_and_bad_ones_are_explained() {
     options.set("case", "lower").expect("known");
     options.set("merge_slashes", "false").expect("known");
     assert_eq!(options.describe(), "merge_slashes=false case=lower");
+    // `get` reads back what `set` wrote, for every option and value.
+    for (name, value) in [
+        ("merge_slashes", "false"),
+        ("encoded_delimiters", "keep"),
+        ("path_parameters", "strip"),
+        ("path_parameters", "keep"),
+        ("dot_segments", "resolve"),
+        ("case", "lower"),
+        ("trailing_slash", "keep"),
+    ] {
+        let mut one = PathOptions::default();
+        one.set(name, value).expect("known");
+        assert_eq!(one.get(name), Some(value));
+        assert_eq!(one.describe(), format!("{name}={value}"));
+    }
+    assert_eq!(options.get("normalize"), None);
     let error = options.set("case", "upper").expect_err("unknown value");
     assert!(error.0.contains("\"sensitive\", \"lower\""), "{error}");
     let error = options.set("normalize", "true").expect_err("unknown name");

@@ -53,14 +53,9 @@ const SCENARIO_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// `/public` and everything below it public; `/admin` and below it need
 /// the `admin` scope; anything else denied.
-const POLICY: &str = r#"
-[[issuer]]
-issuer = "https://issuer.test.tollgate.invalid"
-jwks_file = "jwks.json"
-audiences = ["orders-api"]
-algorithms = ["ES256"]
-context_claims = ["email", "groups"]
-
+const POLICY: &str = concat!(
+    issuer_section!(),
+    r#"
 [routes]
 default = "deny"
 groups_claim = "groups"
@@ -84,7 +79,8 @@ scopes = ["admin"]
 name = "admin tree"
 path = "/admin/{rest+}"
 scopes = ["admin"]
-"#;
+"#
+);
 
 /// Attack spellings beside the corpus: a protected path dressed as a public
 /// one (or the other way round) for an upstream that reads it differently
@@ -611,29 +607,8 @@ async fn exercise(kind: Kind) {
     tollgate.stop().await;
 }
 
-async fn run(kind: Kind) {
-    proxy_support::within(kind, SCENARIO_TIMEOUT, exercise(kind)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_auth_request() {
-    run(Kind::Nginx).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn traefik_forward_auth() {
-    run(Kind::Traefik).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn envoy_ext_authz_http() {
-    run(Kind::EnvoyHttp).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn envoy_ext_authz_grpc() {
-    run(Kind::EnvoyGrpc).await;
-}
+// One test per proxy, each `exercise(kind)` within SCENARIO_TIMEOUT.
+proxy_tests!(exercise, SCENARIO_TIMEOUT);
 
 // ---------------------------------------------------------------------------
 // The readings themselves

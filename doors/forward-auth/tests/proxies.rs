@@ -349,26 +349,5 @@ async fn exercise(kind: Kind) {
     proxy.stop();
 }
 
-async fn run(kind: Kind) {
-    proxy_support::within(kind, SCENARIO_TIMEOUT, exercise(kind)).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_auth_request() {
-    run(Kind::Nginx).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn traefik_forward_auth() {
-    run(Kind::Traefik).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn envoy_ext_authz_http() {
-    run(Kind::EnvoyHttp).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn envoy_ext_authz_grpc() {
-    run(Kind::EnvoyGrpc).await;
-}
+// One test per proxy, each `exercise(kind)` within SCENARIO_TIMEOUT.
+proxy_tests!(exercise, SCENARIO_TIMEOUT);

@@ -18,14 +18,26 @@ use tollgate_keys::mint::SigningKey;
 pub const ISSUER: &str = "https://issuer.test.tollgate.invalid";
 pub const AUDIENCE: &str = "orders-api";
 
-pub const POLICY: &str = r#"
+/// The `[[issuer]]` section every test policy starts with: [`ISSUER`], its
+/// keys in `jwks.json`, [`AUDIENCE`], ES256. A macro, so that policies can
+/// be `concat!`ed constants.
+#[macro_export]
+macro_rules! issuer_section {
+    () => {
+        r#"
 [[issuer]]
 issuer = "https://issuer.test.tollgate.invalid"
 jwks_file = "jwks.json"
 audiences = ["orders-api"]
 algorithms = ["ES256"]
 context_claims = ["email", "groups"]
+"#
+    };
+}
 
+pub const POLICY: &str = concat!(
+    issuer_section!(),
+    r#"
 [routes]
 default = "authenticated"
 groups_claim = "groups"
@@ -37,7 +49,8 @@ public = true
 [[route]]
 path = "/admin/*"
 scopes = ["admin"]
-"#;
+"#
+);
 
 pub struct TestTollgate {
     pub server: Server,

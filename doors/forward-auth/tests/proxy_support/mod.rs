@@ -290,6 +290,34 @@ impl Upstream {
     }
 }
 
+/// One `#[tokio::test]` per proxy (`nginx_auth_request`,
+/// `traefik_forward_auth`, `envoy_ext_authz_http`, `envoy_ext_authz_grpc`),
+/// each running `$scenario(kind)` [`within`] `$limit`.
+#[macro_export]
+macro_rules! proxy_tests {
+    ($scenario:ident, $limit:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn nginx_auth_request() {
+            proxy_support::within(Kind::Nginx, $limit, $scenario(Kind::Nginx)).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn traefik_forward_auth() {
+            proxy_support::within(Kind::Traefik, $limit, $scenario(Kind::Traefik)).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn envoy_ext_authz_http() {
+            proxy_support::within(Kind::EnvoyHttp, $limit, $scenario(Kind::EnvoyHttp)).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn envoy_ext_authz_grpc() {
+            proxy_support::within(Kind::EnvoyGrpc, $limit, $scenario(Kind::EnvoyGrpc)).await;
+        }
+    };
+}
+
 /// Run one proxy's scenario within `limit`, failing the test (naming the
 /// proxy) when it takes longer.
 pub async fn within(kind: Kind, limit: Duration, scenario: impl std::future::Future<Output = ()>) {
