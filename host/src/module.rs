@@ -139,6 +139,13 @@ pub enum ModuleError {
         "this tollgate is a lean build without the Cranelift compiler: it loads only modules precompiled for it (.cwasm). Precompile the module with `tollgate compile --target <arch> -o tollgate.cwasm module.wasm` (the same tollgate version), or use the default build"
     )]
     NeedsCompiler,
+    /// [`PolicyModule::compile_component`] was given precompiled bytes
+    /// (`.cwasm`): native code, which loads only through
+    /// [`PolicyModule::load_verified_artifact`] once its origin is verified.
+    #[error(
+        "these bytes are a precompiled wasmtime artifact (.cwasm), not a WebAssembly component: precompiled artifacts are native code and load only from a signature-verified bundle or the private artifact cache. Pass the module's .wasm"
+    )]
+    PrecompiledNotAccepted,
     /// The process's wasmtime engine could not be created.
     #[error("cannot start the WebAssembly runtime: {0}")]
     Runtime(String),
@@ -251,6 +258,71 @@ impl PolicyModule {
         };
         check_imports(&runtime, &component)?;
         Self::from_component(runtime, component, limits, ModuleDigest::of(bytes))
+    }
+
+    /// Compile component bytes (`.wasm`), refusing precompiled bytes
+    /// ([`ModuleError::PrecompiledNotAccepted`]): the entry point for
+    /// modules from a source that is not trusted to hold native code (a
+    /// bundle's `module.wasm`). Its imports are checked as
+    /// [`PolicyModule::from_bytes`] checks them.
+    #[cfg(feature = "compiler")]
+    pub fn compile_component(wasm: &[u8], limits: SandboxLimits) -> Result<Arc<Self>, ModuleError> {
+        if Engine::detect_precompiled(wasm).is_some() {
+            return Err(ModuleError::PrecompiledNotAccepted);
+        }
+        let runtime = Runtime::shared()?;
+        let component = compile(&runtime, wasm)?;
+        check_imports(&runtime, &component)?;
+        Self::from_component(runtime, component, limits, ModuleDigest::of(wasm))
+    }
+
+    /// Load a precompiled component (`.cwasm`) whose origin has been
+    /// verified: the one deserializing path besides
+    /// [`PolicyModule::from_bytes`] (which loads the operator's own files).
+    ///
+    /// **Trust precondition**: wasmtime runs a precompiled artifact's native
+    /// code as it is, without validating it, so `cwasm` must come either
+    /// from a bundle whose signature verified with a trusted key (and whose
+    /// manifest digest of the artifact matched), or from the private
+    /// [`crate::artifact_cache::ArtifactCache`] right after its digest
+    /// check. Never pass bytes from anywhere else.
+    ///
+    /// Bytes that are not a precompiled component are refused
+    /// ([`ModuleError::Invalid`]); an artifact made by another wasmtime,
+    /// configuration or CPU with [`ModuleError::Precompiled`] (treat it as
+    /// a cache miss and compile). Works in lean builds (no compiler).
+    /// The digest is that of `cwasm`, as for [`PolicyModule::from_bytes`].
+    pub fn load_verified_artifact(
+        cwasm: &[u8],
+        limits: SandboxLimits,
+    ) -> Result<Arc<Self>, ModuleError> {
+        if Engine::detect_precompiled(cwasm) != Some(Precompiled::Component) {
+            return Err(ModuleError::Invalid(wasmtime::Error::msg(
+                "not a precompiled component (.cwasm) made by wasmtime",
+            )));
+        }
+        let runtime = Runtime::shared()?;
+        // SAFETY: the caller verified where `cwasm` comes from (the trust
+        // precondition above): a signature-verified bundle or the private
+        // artifact cache after its digest check, i.e. bytes produced by a
+        // tollgate compiler, trusted like the binary.
+        #[allow(unsafe_code)]
+        let loaded = unsafe { Component::deserialize(runtime.engine(), cwasm) };
+        let component = loaded.map_err(ModuleError::Precompiled)?;
+        check_imports(&runtime, &component)?;
+        Self::from_component(runtime, component, limits, ModuleDigest::of(cwasm))
+    }
+
+    /// This module compiled, as a precompiled artifact for this process's
+    /// engine and CPU (what [`crate::artifact_cache::ArtifactCache`]
+    /// stores after compiling a bundle's module, so the next activation of
+    /// the same module skips compiling).
+    pub fn serialize_artifact(&self) -> Result<Vec<u8>, ModuleError> {
+        self.pre
+            .instance_pre()
+            .component()
+            .serialize()
+            .map_err(ModuleError::Invalid)
     }
 
     fn from_component(
@@ -465,6 +537,31 @@ impl Target {
             Target::Aarch64 => "aarch64-unknown-linux-gnu",
         }
     }
+}
+
+/// The engine a precompiled artifact for `target` must be made by, e.g.
+/// `tollgate-wasmtime-48.0.8/x86_64-unknown-linux-gnu/baseline/cfg-1a2b3c4d`:
+/// the wasmtime version ([`crate::runtime::WASMTIME_VERSION`]), the target
+/// triple, its baseline CPU features (what [`precompile_for`] compiles for)
+/// and the first 8 hex digits of the SHA-256 of
+/// [`crate::runtime::WASMTIME_CONFIG_DESCRIPTION`]. The same in every
+/// process and build of the same wasmtime and configuration, lean builds
+/// included. A bundle names each artifact's engine with it, and a host
+/// picks the artifact whose engine is its own; wasmtime still checks the
+/// artifact when it is loaded.
+pub fn engine_fingerprint(target: Target) -> String {
+    let config = ModuleDigest::of(crate::runtime::WASMTIME_CONFIG_DESCRIPTION.as_bytes());
+    let short: String = config
+        .as_bytes()
+        .iter()
+        .take(4)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!(
+        "tollgate-wasmtime-{}/{}/baseline/cfg-{short}",
+        crate::runtime::WASMTIME_VERSION,
+        target.triple()
+    )
 }
 
 /// Compile a component to a `.cwasm` with the runtime's exact
@@ -716,6 +813,50 @@ mod tests {
         assert_eq!(digest.as_bytes()[0], 0xba);
         assert_eq!(format!("{digest:?}"), format!("ModuleDigest({digest})"));
         assert_ne!(ModuleDigest::of(b"abd"), digest);
+    }
+
+    #[test]
+    fn engine_fingerprints_name_version_target_and_config() {
+        let x86 = engine_fingerprint(Target::X86_64);
+        let arm = engine_fingerprint(Target::Aarch64);
+        let prefix = format!("tollgate-wasmtime-{}/", crate::runtime::WASMTIME_VERSION);
+        assert!(x86.starts_with(&prefix), "{x86}");
+        assert!(
+            x86.contains("/x86_64-unknown-linux-gnu/baseline/cfg-"),
+            "{x86}"
+        );
+        assert!(
+            arm.contains("/aarch64-unknown-linux-gnu/baseline/cfg-"),
+            "{arm}"
+        );
+        let cfg = x86.rsplit_once("cfg-").unwrap().1;
+        assert_eq!(cfg.len(), 8);
+        assert!(
+            cfg.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_eq!(x86, engine_fingerprint(Target::X86_64), "stable");
+    }
+
+    #[cfg(feature = "compiler")]
+    #[test]
+    fn compiling_refuses_precompiled_bytes_and_artifacts_load_only_as_artifacts() {
+        let limits = SandboxLimits::default();
+        let module = PolicyModule::compile_component(DEFAULT_MODULE, limits).unwrap();
+        assert_eq!(module.digest(), &ModuleDigest::of(DEFAULT_MODULE));
+        let artifact = module.serialize_artifact().unwrap();
+        match PolicyModule::compile_component(&artifact, limits) {
+            Err(e @ ModuleError::PrecompiledNotAccepted) => {
+                assert!(e.to_string().contains("Pass the module's .wasm"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let loaded = PolicyModule::load_verified_artifact(&artifact, limits).unwrap();
+        assert_eq!(loaded.digest(), &ModuleDigest::of(&artifact));
+        assert!(matches!(
+            PolicyModule::load_verified_artifact(DEFAULT_MODULE, limits),
+            Err(ModuleError::Invalid(_))
+        ));
     }
 
     #[test]
