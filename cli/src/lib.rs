@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin_client;
 pub mod commands;
 mod error;
 pub mod output;
@@ -53,6 +54,10 @@ pub enum Command {
     /// Traefik ForwardAuth, Envoy `ext_authz` (HTTP and gRPC), with health,
     /// readiness and metrics on an admin port (`--demo` to try it).
     Serve(Box<commands::serve::ServeArgs>),
+    /// Policy bundles: build, sign, verify, inspect, compare; a running
+    /// server's bundle status, rollback and promotion.
+    #[command(subcommand)]
+    Bundle(commands::bundle::BundleCommand),
     /// Demo signing keys.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
@@ -69,6 +74,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Compile(args) => commands::compile::run(&args).map(|()| EXIT_ALLOW),
         Command::Test(args) => commands::test::run(&args),
         Command::Serve(args) => commands::serve::run(&args).map(|()| EXIT_ALLOW),
+        Command::Bundle(command) => commands::bundle::run(command),
         Command::Keys(command) => commands::keys::run(command).map(|()| EXIT_ALLOW),
         Command::Token(command) => commands::token::run(command).map(|()| EXIT_ALLOW),
     };

@@ -58,6 +58,31 @@ pub struct BundleInfo {
     pub source: String,
 }
 
+/// The name of the policy deployed with the host (a policy file or the
+/// embedded demo), which answers until a bundle is swapped in.
+pub const DEPLOYED: &str = "(deployed)";
+
+impl BundleInfo {
+    /// The policy deployed with the host (not from a bundle): named
+    /// [`DEPLOYED`], revision 0, no bundle digest (`deployed`), running the
+    /// module with `module_digest`. Any bundle may replace it.
+    pub fn deployed(module_digest: String) -> BundleInfo {
+        BundleInfo {
+            name: DEPLOYED.to_string(),
+            revision: 0,
+            digest: "deployed".to_string(),
+            module_digest,
+            activated_at: SystemTime::now(),
+            source: "deployed policy".to_string(),
+        }
+    }
+
+    /// Whether this is the policy deployed with the host, not a bundle.
+    pub fn is_deployed(&self) -> bool {
+        self.name == DEPLOYED
+    }
+}
+
 /// A bundle ready to decide: its configured gate and what names it.
 #[derive(Debug)]
 pub struct Active {

@@ -313,6 +313,23 @@ impl PolicyModule {
         Self::from_component(runtime, component, limits, ModuleDigest::of(cwasm))
     }
 
+    /// The version of [`WIT_PACKAGE`] this module's imports name (the
+    /// contract it was built for); `None` for a module importing none of
+    /// its interfaces.
+    pub fn wit_version(&self) -> Option<WitVersion> {
+        let prefix = format!("{WIT_PACKAGE}/");
+        let component = self.pre.instance_pre().component();
+        component
+            .component_type()
+            .imports(self.runtime.engine())
+            .filter_map(|(name, _)| {
+                name.strip_prefix(&prefix)
+                    .and_then(|rest| rest.split_once('@'))
+                    .and_then(|(_, version)| WitVersion::parse(version))
+            })
+            .max()
+    }
+
     /// This module compiled, as a precompiled artifact for this process's
     /// engine and CPU (what [`crate::artifact_cache::ArtifactCache`]
     /// stores after compiling a bundle's module, so the next activation of
@@ -535,6 +552,25 @@ impl Target {
         match self {
             Target::X86_64 => "x86_64-unknown-linux-gnu",
             Target::Aarch64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+
+    /// The architecture's short name (`x86_64`, `aarch64`), as
+    /// `tollgate compile --target` and bundle.toml's `targets` write it.
+    pub fn arch_name(self) -> &'static str {
+        match self {
+            Target::X86_64 => "x86_64",
+            Target::Aarch64 => "aarch64",
+        }
+    }
+
+    /// The target an architecture name (`x86_64`, `aarch64`, or `arm64` as
+    /// Lambda writes it) or a triple means.
+    pub fn from_arch_name(name: &str) -> Option<Target> {
+        match name {
+            "x86_64" | "x86_64-unknown-linux-gnu" => Some(Target::X86_64),
+            "aarch64" | "arm64" | "aarch64-unknown-linux-gnu" => Some(Target::Aarch64),
+            _ => None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! One file per command.
 
+pub mod bundle;
 pub mod check;
 pub mod compile;
 pub mod demo;

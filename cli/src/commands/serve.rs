@@ -19,8 +19,14 @@ use tollgate_forward_auth::{
     IdentityHeaders, Listen, ResourceMetadata, ServeLimits, ServeSettings, Server,
 };
 use tollgate_host::jwks::KeyFetchSettings;
+use tollgate_host::live::{Active, BundleInfo, LiveGate};
+use tollgate_host::shadow::ShadowSettings;
 use tollgate_host::token_cache::{DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 use tollgate_host::{AuthorizerError, ConfigBase, Gate, TokenCacheSettings};
+use tollgate_hot_swap::HotSwap;
+use tollgate_hot_swap::controller::HotSwapSettings;
+use tollgate_hot_swap::pipeline::PipelineSettings;
+use tollgate_hot_swap::source::{BundleSource, SourceSettings};
 use tollgate_keys::mint::SigningKey;
 
 use crate::CliError;
@@ -42,15 +48,20 @@ pub const DEFAULT_ADMIN: &str = "127.0.0.1:9181";
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The policy document (TOML); key files resolve against its folder.
-    #[arg(long, required_unless_present = "demo")]
+    /// With `--bundle-source`, the policy that answers until a bundle
+    /// passes (optional there).
+    #[arg(long, required_unless_present_any = ["demo", "bundle_source"])]
     pub config: Option<PathBuf>,
     /// Policy module (.wasm component or .cwasm); default: the embedded module.
     #[arg(long)]
     pub module: Option<PathBuf>,
     /// The demo: embedded module, built-in demo key and policy; prints curl
     /// commands for an allowed, a forbidden and an unauthenticated request.
-    #[arg(long, conflicts_with_all = ["config", "module"])]
+    #[arg(long, conflicts_with_all = ["config", "module", "bundle_source"])]
     pub demo: bool,
+    #[command(flatten)]
+    /// Policy bundles: hot swap.
+    pub bundles: BundleArgs,
     /// nginx `auth_request` listener. With no listener flag at all, every
     /// listener starts on its default (127.0.0.1:8181..8184).
     #[arg(long, value_name = "ADDR")]
@@ -130,6 +141,151 @@ pub struct ServeArgs {
     #[command(flatten)]
     /// Sandbox limits.
     pub limits: LimitArgs,
+}
+
+/// `tollgate serve`'s hot swap: where bundles come from, whom to trust,
+/// and the shadow run (docs/bundles.md).
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// Run policy bundles from here and swap in each new one that passes:
+    /// a bundle file (watched), an `https://` URL (polled with ETag) or
+    /// `s3://bucket/key` (credentials, region and endpoint from `AWS_*`).
+    #[arg(long, value_name = "SOURCE")]
+    pub bundle_source: Option<String>,
+    /// The bundle name this host runs (bundle.toml's `name`); others are refused.
+    #[arg(long, value_name = "NAME", requires = "bundle_source")]
+    pub bundle_name: Option<String>,
+    /// A trusted minisign public key (a `.pub` file or its `RW…` line;
+    /// repeat for rotation). Required for a URL or S3 source.
+    #[arg(
+        long = "bundle-key",
+        value_name = "PUBLIC_KEY",
+        requires = "bundle_source"
+    )]
+    pub bundle_keys: Vec<String>,
+    /// A local file source only: accept unsigned bundles.
+    #[arg(long, requires = "bundle_source")]
+    pub bundle_allow_unsigned: bool,
+    /// Seconds between checks of the source (a watched file is also
+    /// checked as soon as it changes).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub bundle_interval_seconds: u64,
+    /// Private folder (0700) for the last good bundle, extracted bundles and
+    /// compiled artifacts; default `$XDG_STATE_HOME/tollgate/<name>` (or
+    /// `~/.local/state/tollgate/<name>`).
+    #[arg(long, value_name = "DIR", requires = "bundle_source")]
+    pub bundle_state_dir: Option<PathBuf>,
+    /// An explicit rollback: accept this revision although it is lower
+    /// than the active one.
+    #[arg(long, value_name = "REVISION", requires = "bundle_source")]
+    pub bundle_allow_revision: Option<u64>,
+    /// The largest bundle downloaded, in bytes.
+    #[arg(long, default_value_t = tollgate_bundle::DEFAULT_MAX_BYTES, value_name = "BYTES")]
+    pub bundle_max_bytes: u64,
+    /// Run each new bundle in shadow beside the active one before it
+    /// answers: it decides every (sampled) request too, off the decision
+    /// path, and disagreements are logged and counted.
+    #[arg(long, requires = "bundle_source")]
+    pub shadow: bool,
+    /// Share of requests the shadow candidate decides (0 to 1).
+    #[arg(long, default_value_t = 1.0, requires = "shadow")]
+    pub shadow_sample: f64,
+    /// Shortest shadow run before an automatic promotion, in seconds.
+    #[arg(long, default_value_t = 600, requires = "shadow")]
+    pub shadow_min_seconds: u64,
+    /// Fewest distinct callers compared before an automatic promotion.
+    #[arg(long, default_value_t = 10, requires = "shadow")]
+    pub shadow_min_callers: u64,
+    /// Largest share of compared requests the bundles may disagree on
+    /// (declared changes aside) for an automatic promotion.
+    #[arg(long, default_value_t = 0.0, requires = "shadow")]
+    pub shadow_max_disagreement: f64,
+    /// Never promote automatically: `tollgate bundle promote` (or POST
+    /// /bundle/promote on the admin port) does.
+    #[arg(long, requires = "shadow")]
+    pub shadow_manual: bool,
+}
+
+impl BundleArgs {
+    /// The hot swap settings, or `None` without `--bundle-source`.
+    pub fn settings(
+        &self,
+        sandbox: tollgate_host::SandboxLimits,
+        keys: KeyFetchSettings,
+        token_cache: TokenCacheSettings,
+    ) -> Result<Option<HotSwapSettings>, CliError> {
+        let Some(text) = &self.bundle_source else {
+            return Ok(None);
+        };
+        let usage = |flag: &str, e: &dyn std::fmt::Display| CliError::Usage(format!("{flag}: {e}"));
+        let source_settings = SourceSettings {
+            max_bytes: self.bundle_max_bytes,
+            ..SourceSettings::default()
+        };
+        let source = BundleSource::parse(text).map_err(|e| usage("--bundle-source", &e))?;
+        let name = self.bundle_name.clone().ok_or_else(|| {
+            CliError::Usage(
+                "--bundle-name is required with --bundle-source (bundle.toml's `name`)".into(),
+            )
+        })?;
+        let trusted_keys = if self.bundle_keys.is_empty() {
+            tollgate_bundle::TrustedKeys::default()
+        } else {
+            super::bundle::trusted_keys(&self.bundle_keys)?
+        };
+        if self.bundle_interval_seconds == 0 {
+            return Err(CliError::Usage(
+                "--bundle-interval-seconds must be at least 1".into(),
+            ));
+        }
+        let state_dir = match &self.bundle_state_dir {
+            Some(dir) => dir.clone(),
+            None => default_state_dir(&name)?,
+        };
+        let shadow = self.shadow.then(|| ShadowSettings {
+            sample: self.shadow_sample,
+            min_duration: Duration::from_secs(self.shadow_min_seconds),
+            min_callers: self.shadow_min_callers,
+            max_disagreement: self.shadow_max_disagreement,
+            auto_promote: !self.shadow_manual,
+        });
+        if let Some(shadow) = &shadow {
+            shadow.validate().map_err(|e| usage("--shadow-*", &e))?;
+        }
+        Ok(Some(HotSwapSettings {
+            source,
+            source_settings,
+            pipeline: PipelineSettings {
+                name,
+                trusted_keys,
+                allow_unsigned: self.bundle_allow_unsigned,
+                allow_revision: self.bundle_allow_revision,
+                read_limits: tollgate_bundle::ReadLimits {
+                    max_bytes: self.bundle_max_bytes,
+                },
+                state_dir,
+                sandbox,
+                keys,
+                token_cache,
+            },
+            interval: Duration::from_secs(self.bundle_interval_seconds),
+            shadow,
+        }))
+    }
+}
+
+/// `$XDG_STATE_HOME/tollgate/<name>`, else `~/.local/state/tollgate/<name>`.
+fn default_state_dir(name: &str) -> Result<PathBuf, CliError> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state")))
+        .ok_or_else(|| {
+            CliError::Usage(
+                "no --bundle-state-dir, and neither XDG_STATE_HOME nor HOME is set".into(),
+            )
+        })?;
+    Ok(base.join("tollgate").join(name))
 }
 
 impl ServeArgs {
@@ -224,12 +380,69 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     }
     let runtime = runtime.build().map_err(CliError::Runtime)?;
     runtime.block_on(async {
-        let module = load_module(args.module.as_deref(), args.limits.limits())?;
-        let digest = module.digest().to_string();
         let key_settings = KeyFetchSettings::default()
             .with_env(&|name| std::env::var(name).ok())
             .map_err(AuthorizerError::from)?;
-        let (gate, demo_key) = if args.demo {
+        let hot_swap = args
+            .bundles
+            .settings(args.limits.limits(), key_settings.clone(), cache)?;
+        let (live, swap, demo_key) = match hot_swap {
+            Some(hot_swap) => {
+                // A deployed policy answers until a bundle passes, if given.
+                let fallback = match &args.config {
+                    Some(config) => {
+                        let module = load_module(args.module.as_deref(), args.limits.limits())?;
+                        let gate = Gate::from_config_file(module, config, key_settings.clone())
+                            .await?
+                            .with_token_cache(cache);
+                        let info =
+                            BundleInfo::deployed(gate.authorizer().module_digest().to_string());
+                        Some(Active { gate, info })
+                    }
+                    None => None,
+                };
+                let swap = HotSwap::start(hot_swap, fallback, true)
+                    .await
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
+                (swap.live().clone(), Some(swap), None)
+            }
+            None => {
+                let (gate, demo_key) = deployed(args, key_settings).await?;
+                let gate = gate.with_token_cache(cache);
+                let info = BundleInfo::deployed(gate.authorizer().module_digest().to_string());
+                (Arc::new(LiveGate::new(gate, info)), None, demo_key)
+            }
+        };
+        // Before anything is printed: a SIGTERM right after start counts.
+        let signal = tollgate_forward_auth::server::shutdown_signal();
+        let server = Server::start_live(live.clone(), settings)
+            .await
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let (stop_checks, checks_stopped) = tokio::sync::watch::channel(false);
+        let checks = swap.map(|swap| tokio::spawn(swap.run(checks_stopped)));
+        print_started(&server, &live);
+        if let Some(key) = demo_key {
+            print_demo(&key, server.addrs())?;
+        }
+        server.run_until(signal).await;
+        let _ = stop_checks.send(true);
+        if let Some(checks) = checks {
+            let _ = checks.await;
+        }
+        println!("tollgate serve: stopped");
+        Ok(())
+    })
+}
+
+/// The policy deployed with the host: `--demo`'s, or `--config` with
+/// `--module`; the demo's signing key with it.
+async fn deployed(
+    args: &ServeArgs,
+    key_settings: KeyFetchSettings,
+) -> Result<(Gate, Option<SigningKey>), CliError> {
+    let module = load_module(args.module.as_deref(), args.limits.limits())?;
+    Ok({
+        if args.demo {
             let key = SigningKey::from_json(DEMO_KEY)?;
             let jwks = key.jwks().to_string();
             let base = ConfigBase::Embedded(vec![("demo-jwks.json".into(), jwks)]);
@@ -243,39 +456,29 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             .await?;
             (gate, Some(key))
         } else {
-            let config = args
-                .config
-                .as_deref()
-                .ok_or_else(|| CliError::Usage("--config is required (or --demo)".into()))?;
+            let config = args.config.as_deref().ok_or_else(|| {
+                CliError::Usage("--config is required (or --demo, or --bundle-source)".into())
+            })?;
             (
                 Gate::from_config_file(module, config, key_settings).await?,
                 None,
             )
-        };
-        let gate = Arc::new(gate.with_token_cache(cache));
-        // Before anything is printed: a SIGTERM right after start counts.
-        let signal = tollgate_forward_auth::server::shutdown_signal();
-        let server = Server::start(gate, digest.clone(), settings)
-            .await
-            .map_err(|e| CliError::Usage(e.to_string()))?;
-        print_started(&server, &digest);
-        if let Some(key) = demo_key {
-            print_demo(&key, server.addrs())?;
         }
-        server.run_until(signal).await;
-        println!("tollgate serve: stopped");
-        Ok(())
     })
 }
 
-fn print_started(server: &Server, digest: &str) {
+fn print_started(server: &Server, live: &LiveGate) {
     let addrs = server.addrs();
-    println!("tollgate serve: module sha256:{digest}");
+    let active = live.current();
+    println!(
+        "tollgate serve: bundle {} revision {} ({}), module sha256:{}",
+        active.info.name, active.info.revision, active.info.source, active.info.module_digest
+    );
     for (dialect, addr) in addrs.decision_listeners() {
         println!("  {:<11} decisions on {addr}", dialect.as_str());
     }
     if let Some(admin) = addrs.admin {
-        println!("  admin       http://{admin}/healthz /readyz /metrics");
+        println!("  admin       http://{admin}/healthz /readyz /metrics /bundle");
     }
     println!(
         "  (SIGTERM or Ctrl-C: finish in-flight requests and stop; TOLLGATE_LOG=info logs each decision)"

@@ -1,8 +1,13 @@
 //! The admin listener: `/healthz` (alive, with the module's digest and each
 //! issuer's remote key health as detail), `/readyz` (ready to take traffic:
 //! a configured module with its local keys loaded, and not shutting down;
-//! one identity provider's outage does not make a replica unready), and
-//! `/metrics` (Prometheus / OpenMetrics text).
+//! one identity provider's outage does not make a replica unready),
+//! `/metrics` (Prometheus / OpenMetrics text), and the policy bundles:
+//! `GET /bundle` (active, previous, last failure, shadow run),
+//! `POST /bundle/rollback` and `POST /bundle/promote`.
+//!
+//! The admin port changes what answers: bind it to loopback or a private
+//! network only (the default is 127.0.0.1).
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
@@ -13,10 +18,36 @@ use crate::http::plain;
 
 /// Answer an admin request.
 pub fn answer(door: &Door, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    if let Some(action) = path.strip_prefix("/bundle/") {
+        if method != Method::POST {
+            return plain(StatusCode::METHOD_NOT_ALLOWED, "POST only\n");
+        }
+        let done = match action {
+            "rollback" => door.live.rollback(),
+            "promote" => door.live.promote_shadow(),
+            _ => {
+                return plain(
+                    StatusCode::NOT_FOUND,
+                    "not found: POST /bundle/rollback, /bundle/promote\n",
+                );
+            }
+        };
+        return match done {
+            Ok(info) => {
+                tracing::info!(action, name = %info.name, revision = info.revision, digest = %info.digest, "bundle changed through the admin port");
+                json(StatusCode::OK, bundle_status(door))
+            }
+            Err(e) => json(
+                StatusCode::CONFLICT,
+                serde_json::json!({ "error": e.to_string() }),
+            ),
+        };
+    }
     if method != Method::GET && method != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
     }
     match path {
+        "/bundle" => json(StatusCode::OK, bundle_status(door)),
         "/healthz" => json(StatusCode::OK, health(door)),
         "/readyz" => {
             if door.draining() {
@@ -37,14 +68,21 @@ pub fn answer(door: &Door, method: &Method, path: &str) -> Response<Full<Bytes>>
         }
         _ => plain(
             StatusCode::NOT_FOUND,
-            "not found: /healthz, /readyz, /metrics\n",
+            "not found: /healthz, /readyz, /metrics, /bundle\n",
         ),
     }
 }
 
-/// The health detail: module, issuers (remote key state), token cache.
+/// The bundle status: active, previous, last failure, shadow run, counts.
+pub fn bundle_status(door: &Door) -> serde_json::Value {
+    serde_json::to_value(door.live.status())
+        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+}
+
+/// The health detail: bundle, module, issuers (remote key state), token cache.
 pub fn health(door: &Door) -> serde_json::Value {
-    let issuers: Vec<serde_json::Value> = door
+    let active = door.live.current();
+    let issuers: Vec<serde_json::Value> = active
         .gate
         .key_manager()
         .status()
@@ -62,7 +100,7 @@ pub fn health(door: &Door) -> serde_json::Value {
             })
         })
         .collect();
-    let cache = door.gate.token_cache_stats().map(|stats| {
+    let cache = active.gate.token_cache_stats().map(|stats| {
         serde_json::json!({
             "hits": stats.hits,
             "misses": stats.misses,
@@ -72,7 +110,12 @@ pub fn health(door: &Door) -> serde_json::Value {
     serde_json::json!({
         "status": "ok",
         "draining": door.draining(),
-        "module_digest": door.module_digest,
+        "module_digest": active.info.module_digest,
+        "bundle": {
+            "name": active.info.name,
+            "revision": active.info.revision,
+            "digest": active.info.digest,
+        },
         "remote_issuers": issuers,
         "token_cache": cache,
     })

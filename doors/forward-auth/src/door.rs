@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tollgate_host::Gate;
+use tollgate_host::live::LiveGate;
 use tollgate_host::model::grants::route_granted;
 use tollgate_host::model::{Decision, Deny, DenyReason, Request};
 
@@ -20,8 +20,9 @@ use crate::settings::{Dialect, ServeSettings};
 /// The server's shared state.
 #[derive(Debug)]
 pub struct Door {
-    /// The configured module and its keys.
-    pub gate: Arc<Gate>,
+    /// The bundle that answers (module, policy, keys), swapped atomically
+    /// by hot swap; each decision uses one bundle throughout.
+    pub live: Arc<LiveGate>,
     /// How decisions are answered.
     pub style: AnswerStyle,
     /// Decision slots.
@@ -32,10 +33,9 @@ pub struct Door {
     pub deadline: Duration,
     /// Envoy HTTP's path prefix.
     pub envoy_prefix: String,
-    /// RFC 9728 metadata: the path it is served at and its JSON.
-    pub metadata: Option<(String, Bytes)>,
-    /// The module's digest (lowercase hex).
-    pub module_digest: String,
+    /// RFC 9728 metadata, when configured (its document is built from the
+    /// active bundle's issuers at each request: a swap may change them).
+    pub resource: Option<crate::settings::ResourceMetadata>,
     draining: AtomicBool,
     lag: Arc<LagProbe>,
 }
@@ -109,47 +109,16 @@ impl LagProbe {
 }
 
 impl Door {
-    /// The shared state for `gate` under `settings`.
-    pub fn new(gate: Arc<Gate>, module_digest: String, settings: &ServeSettings) -> Self {
-        let metadata = settings.resource.as_ref().map(|resource| {
-            let servers = if resource.authorization_servers.is_empty() {
-                gate.authorizer()
-                    .manifest()
-                    .issuers
-                    .iter()
-                    .map(|needs| needs.issuer.clone())
-                    .collect()
-            } else {
-                resource.authorization_servers.clone()
-            };
-            let mut document = serde_json::json!({
-                "resource": resource.resource_text,
-                "authorization_servers": servers,
-                "bearer_methods_supported": ["header"],
-            });
-            if let (false, Some(fields)) = (
-                resource.scopes_supported.is_empty(),
-                document.as_object_mut(),
-            ) {
-                fields.insert(
-                    "scopes_supported".into(),
-                    serde_json::json!(resource.scopes_supported),
-                );
-            }
-            (
-                resource.well_known_path(),
-                Bytes::from(document.to_string()),
-            )
-        });
+    /// The shared state for the bundles of `live` under `settings`.
+    pub fn new(live: Arc<LiveGate>, settings: &ServeSettings) -> Self {
         Door {
-            metrics: Metrics::new(gate.clone(), module_digest.clone()),
-            gate,
+            metrics: Metrics::new(live.clone()),
+            live,
             style: AnswerStyle::new(settings.identity.clone(), settings.resource.as_ref()),
             limiter: Limiter::new(&settings.limits),
             deadline: settings.limits.deadline,
             envoy_prefix: settings.envoy_path_prefix.clone(),
-            metadata,
-            module_digest,
+            resource: settings.resource.clone(),
             draining: AtomicBool::new(false),
             lag: Arc::new(LagProbe::new(settings.limits.queue_timeout)),
         }
@@ -191,8 +160,10 @@ impl Door {
                     unavailable("overloaded")
                 }
                 Ok(_slot) => {
+                    // One bundle for the whole decision, even across a swap.
+                    let active = self.live.current();
                     // Grants are checked against the path the module matched.
-                    if let Err(refusal) = self.gate.canonicalize(&mut request) {
+                    if let Err(refusal) = active.gate.canonicalize(&mut request) {
                         tracing::info!(
                             door = dialect.as_str(),
                             refusal = refusal.as_str(),
@@ -200,8 +171,8 @@ impl Door {
                         );
                         crate::answer::invalid_path(&refusal.to_string())
                     } else {
-                        match tokio::time::timeout(self.deadline, self.gate.decide(&request)).await
-                        {
+                        let decided = self.live.decide_on(&active, &request, 0);
+                        match tokio::time::timeout(self.deadline, decided).await {
                             Ok(decision) => answer(&within_grants(decision, &request), &self.style),
                             Err(_) => unavailable("deadline"),
                         }
@@ -224,6 +195,44 @@ impl Door {
             started.elapsed(),
         );
         answer
+    }
+
+    /// The RFC 9728 metadata: the path it is served at and its JSON, with
+    /// the active bundle's issuers as authorization servers unless they
+    /// were configured.
+    pub fn metadata(&self) -> Option<(String, Bytes)> {
+        let resource = self.resource.as_ref()?;
+        let servers: Vec<String> = if resource.authorization_servers.is_empty() {
+            self.live
+                .current()
+                .gate
+                .authorizer()
+                .manifest()
+                .issuers
+                .iter()
+                .map(|needs| needs.issuer.clone())
+                .collect()
+        } else {
+            resource.authorization_servers.clone()
+        };
+        let mut document = serde_json::json!({
+            "resource": resource.resource_text,
+            "authorization_servers": servers,
+            "bearer_methods_supported": ["header"],
+        });
+        if let (false, Some(fields)) = (
+            resource.scopes_supported.is_empty(),
+            document.as_object_mut(),
+        ) {
+            fields.insert(
+                "scopes_supported".into(),
+                serde_json::json!(resource.scopes_supported),
+            );
+        }
+        Some((
+            resource.well_known_path(),
+            Bytes::from(document.to_string()),
+        ))
     }
 
     /// The scheduling-lag probe (start it with [`LagProbe::run`]).

@@ -118,11 +118,11 @@ async fn route(
 
 /// RFC 9728 protected-resource metadata, when configured.
 fn metadata(door: &Door, method: &Method, path: &str) -> Response<Full<Bytes>> {
-    match &door.metadata {
+    match door.metadata() {
         Some((served_at, json))
             if path == served_at && (method == Method::GET || method == Method::HEAD) =>
         {
-            let mut response = Response::new(Full::new(json.clone()));
+            let mut response = Response::new(Full::new(json));
             let headers = response.headers_mut();
             headers.insert(
                 header::CONTENT_TYPE,

@@ -1,6 +1,7 @@
 //! Prometheus metrics on the admin port: decisions by door, outcome and
 //! reason; decision latency; the token cache; remote key fetches per
-//! issuer; the active module's digest. Counters the door owns are
+//! issuer; the active module's digest; the policy bundles (the active one,
+//! swaps, rollbacks, refusals by step, the shadow run). Counters the door owns are
 //! `prometheus-client` families; the host's own figures (token cache, key
 //! fetches) are read at each scrape by [`HostCollector`].
 
@@ -15,8 +16,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tollgate_host::Gate;
 use tollgate_host::jwks::IssuerStatus;
+use tollgate_host::live::LiveGate;
 
 type DecisionLabels = [(&'static str, &'static str); 3];
 type DoorLabel = [(&'static str, &'static str); 1];
@@ -30,8 +31,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Metrics for a server around `gate` running the module with `digest`.
-    pub fn new(gate: Arc<Gate>, module_digest: String) -> Self {
+    /// Metrics for a server deciding with `live`'s active bundle.
+    pub fn new(live: Arc<LiveGate>) -> Self {
         let mut registry = Registry::with_prefix("tollgate");
         let decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
@@ -48,10 +49,7 @@ impl Metrics {
             "Time from reading a decision request to its answer, by door",
             latency.clone(),
         );
-        registry.register_collector(Box::new(HostCollector {
-            gate,
-            module_digest,
-        }));
+        registry.register_collector(Box::new(HostCollector { live }));
         Metrics {
             registry,
             decisions,
@@ -89,8 +87,7 @@ impl Metrics {
 /// registry's `tollgate_` prefix, which the registry adds.
 #[derive(Debug)]
 struct HostCollector {
-    gate: Arc<Gate>,
-    module_digest: String,
+    live: Arc<LiveGate>,
 }
 
 impl Collector for HostCollector {
@@ -101,10 +98,12 @@ impl Collector for HostCollector {
             None,
             MetricType::Gauge,
         )?;
-        let labels = [("digest", self.module_digest.as_str())];
+        let active = self.live.current();
+        let labels = [("digest", active.info.module_digest.as_str())];
         ConstGauge::new(1i64).encode(info.encode_family(&labels)?)?;
+        bundle_metrics(&mut encoder, &self.live)?;
 
-        if let Some(stats) = self.gate.token_cache_stats() {
+        if let Some(stats) = active.gate.token_cache_stats() {
             for (name, help, value) in [
                 (
                     "token_cache_hits",
@@ -129,7 +128,7 @@ impl Collector for HostCollector {
             ConstGauge::new(i64::try_from(stats.entries).unwrap_or(i64::MAX)).encode(entries)?;
         }
 
-        let status = self.gate.key_manager().status();
+        let status = active.gate.key_manager().status();
         if !status.is_empty() {
             per_issuer(
                 &mut encoder,
@@ -164,6 +163,100 @@ impl Collector for HostCollector {
         }
         Ok(())
     }
+}
+
+/// The policy bundles: which one answers, how often it changed, what was
+/// refused (by step), and the shadow run's comparisons.
+fn bundle_metrics(encoder: &mut DescriptorEncoder, live: &LiveGate) -> Result<(), std::fmt::Error> {
+    let status = live.status();
+    let mut info = encoder.encode_descriptor(
+        "bundle_info",
+        "The active policy bundle (name, revision, digest)",
+        None,
+        MetricType::Gauge,
+    )?;
+    let revision = status.active.revision.to_string();
+    let labels = [
+        ("name", status.active.name.as_str()),
+        ("revision", revision.as_str()),
+        ("digest", status.active.digest.as_str()),
+    ];
+    ConstGauge::new(1i64).encode(info.encode_family(&labels)?)?;
+    let revision_gauge = encoder.encode_descriptor(
+        "bundle_revision",
+        "The active policy bundle's revision",
+        None,
+        MetricType::Gauge,
+    )?;
+    ConstGauge::new(i64::try_from(status.active.revision).unwrap_or(i64::MAX))
+        .encode(revision_gauge)?;
+    for (name, help, value) in [
+        (
+            "bundle_activations",
+            "Bundles swapped in (promotions included)",
+            status.activations,
+        ),
+        (
+            "bundle_rollbacks",
+            "Rollbacks to the previous bundle",
+            status.rollbacks,
+        ),
+        (
+            "bundle_promotions",
+            "Shadow candidates promoted",
+            status.promotions,
+        ),
+    ] {
+        let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        ConstCounter::new(value).encode(metric)?;
+    }
+    let mut failures = encoder.encode_descriptor(
+        "bundle_failures",
+        "Bundles refused, by the step that refused them (the active bundle stayed)",
+        None,
+        MetricType::Counter,
+    )?;
+    for (step, count) in &status.failures {
+        let labels = [("step", step.as_str())];
+        ConstCounter::new(*count).encode(failures.encode_family(&labels)?)?;
+    }
+    if let Some(shadow) = &status.shadow {
+        let mut compared = encoder.encode_descriptor(
+            "shadow_decisions",
+            "Requests the shadow candidate decided, by result (agree, disagree, dropped)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (result, value) in [
+            ("agree", shadow.agreements),
+            ("disagree", shadow.disagreements),
+            ("dropped", shadow.dropped),
+        ] {
+            ConstCounter::new(value).encode(compared.encode_family(&[("result", result)])?)?;
+        }
+        let mut by_key = encoder.encode_descriptor(
+            "shadow_disagreements",
+            "Disagreements of the shadow candidate, by live and candidate outcome (e.g. deny:forbidden->allow)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (key, value) in &shadow.disagreements_by_key {
+            ConstCounter::new(*value).encode(by_key.encode_family(&[("change", key.as_str())])?)?;
+        }
+        let mut widenings = encoder.encode_descriptor(
+            "shadow_widenings",
+            "Candidate allows the live bundle denied, declared in its manifest or not",
+            None,
+            MetricType::Counter,
+        )?;
+        for (declared, value) in [
+            ("true", shadow.declared_widenings),
+            ("false", shadow.undeclared_widenings),
+        ] {
+            ConstCounter::new(value).encode(widenings.encode_family(&[("declared", declared)])?)?;
+        }
+    }
+    Ok(())
 }
 
 /// One metric family with a value per remote issuer, labelled `issuer`.

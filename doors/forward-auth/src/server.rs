@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tollgate_host::Gate;
+use tollgate_host::live::{BundleInfo, LiveGate};
 
 use crate::door::Door;
 use crate::grpc::GrpcDoor;
@@ -45,17 +46,23 @@ pub struct Server {
 }
 
 impl Server {
+    /// [`Server::start_live`] for one policy deployed with the host:
+    /// `gate` answers every decision (no hot swap).
+    pub async fn start(gate: Gate, settings: ServeSettings) -> Result<Server, ServeError> {
+        let info = BundleInfo::deployed(gate.authorizer().module_digest().to_string());
+        Server::start_live(Arc::new(LiveGate::new(gate, info)), settings).await
+    }
+
     /// Bind every configured listener (all of them before serving any, so a
-    /// taken port fails the start), then serve decisions for `gate` on the
-    /// current tokio runtime. `module_digest` names the module in metrics
-    /// and health.
-    pub async fn start(
-        gate: Arc<Gate>,
-        module_digest: String,
+    /// taken port fails the start), then serve decisions with the active
+    /// bundle of `live` on the current tokio runtime (hot swap replaces it
+    /// between decisions, never during one).
+    pub async fn start_live(
+        live: Arc<LiveGate>,
         settings: ServeSettings,
     ) -> Result<Server, ServeError> {
         settings.validate()?;
-        let door = Arc::new(Door::new(gate, module_digest, &settings));
+        let door = Arc::new(Door::new(live, &settings));
         let (stop, stopped) = watch::channel(false);
         let (stop_admin, admin_stopped) = watch::channel(false);
         let mut bound = Listen::default();

@@ -542,7 +542,6 @@ async fn one_identity_providers_outage_shows_in_health_and_metrics_not_readiness
         server.url("/down"),
     );
     let module = PolicyModule::default_module(SandboxLimits::default()).unwrap();
-    let digest = module.digest().to_string();
     let gate = Gate::new(
         module,
         &policy,
@@ -561,10 +560,9 @@ async fn one_identity_providers_outage_shows_in_health_and_metrics_not_readiness
         },
         ..Default::default()
     };
-    let tollgate =
-        tollgate_forward_auth::Server::start(std::sync::Arc::new(gate), digest, settings)
-            .await
-            .unwrap();
+    let tollgate = tollgate_forward_auth::Server::start(gate, settings)
+        .await
+        .unwrap();
     let addrs = tollgate.addrs().clone();
     let now = tollgate_host::clock::unix_now();
     let token = |iss: &str| {

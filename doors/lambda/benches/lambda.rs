@@ -159,8 +159,13 @@ fn main() {
                 tollgate_host::jwks::KeyFetchSettings::lambda(),
             ))
             .expect("the bench policy loads");
+        // No token cache: every invocation is a full decision.
+        let info = tollgate_host::live::BundleInfo::deployed(
+            gate.authorizer().module_digest().to_string(),
+        );
         let state = State {
-            gate,
+            live: std::sync::Arc::new(tollgate_host::live::LiveGate::new(gate, info)),
+            hot_swap: None,
             settings: LambdaSettings::default(),
         };
         let decision = warm_decision(&state, &tokens);
@@ -450,9 +455,10 @@ fn warm_decision(state: &State, tokens: &[String]) -> f64 {
             ..Request::default()
         })
         .collect();
+    let active = state.active();
     rounds(tokens.len(), || {
         for request in &requests {
-            let decision = state.gate.authorizer().authorize(request);
+            let decision = active.gate.authorizer().authorize(request);
             assert!(
                 matches!(decision, tollgate_host::model::Decision::Allow(_)),
                 "{decision:?}"

@@ -16,16 +16,22 @@
 //! invocation, a plain `async fn` over a JSON event.
 
 pub mod arn;
+pub mod bundles;
 pub mod event;
 pub mod iam;
 pub mod identity;
 pub mod response;
 pub mod setup;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 use tollgate_host::Gate;
+use tollgate_host::live::{Active, BundleInfo, LiveGate};
 use tollgate_host::model::{Decision, DenyReason};
+use tollgate_hot_swap::HotSwap;
 
 use crate::event::ApiGatewayRequest;
 
@@ -39,20 +45,44 @@ pub const UNAUTHORIZED: &str = "Unauthorized";
 /// Everything an invocation needs, built once at init.
 #[derive(Debug)]
 pub struct State {
-    /// The configured policy module with its keys.
-    pub gate: Gate,
+    /// The bundle that answers (the deployed policy, or the last one
+    /// swapped in), with its module and keys.
+    pub live: Arc<LiveGate>,
+    /// Hot swap: the bundle source checked at the start of invocations,
+    /// and the longest an invocation waits for a due check.
+    pub hot_swap: Option<(Arc<HotSwap>, Duration)>,
     /// The Lambda front door's own settings.
     pub settings: LambdaSettings,
 }
 
 impl State {
-    /// The state for `gate` under `settings`: the gate answers repeated
-    /// tokens from a verified-token cache bounded by
-    /// `settings.token_cache` (none when it is off), which lives as long
-    /// as the warm container.
+    /// The state for `gate` (a policy deployed with the function, no hot
+    /// swap) under `settings`: the gate answers repeated tokens from a
+    /// verified-token cache bounded by `settings.token_cache` (none when it
+    /// is off), which lives as long as the warm container.
     pub fn new(gate: Gate, settings: LambdaSettings) -> State {
         let gate = gate.with_token_cache(settings.token_cache);
-        State { gate, settings }
+        let info = BundleInfo::deployed(gate.authorizer().module_digest().to_string());
+        State {
+            live: Arc::new(LiveGate::new(gate, info)),
+            hot_swap: None,
+            settings,
+        }
+    }
+
+    /// The state for a hot-swapped policy: `swap`'s live gate answers,
+    /// and each invocation first gives a due check at most `budget`.
+    pub fn with_hot_swap(swap: Arc<HotSwap>, budget: Duration, settings: LambdaSettings) -> State {
+        State {
+            live: swap.live().clone(),
+            hot_swap: Some((swap, budget)),
+            settings,
+        }
+    }
+
+    /// The bundle answering now (one per decision).
+    pub fn active(&self) -> Arc<Active> {
+        self.live.current()
     }
 }
 
@@ -112,8 +142,13 @@ impl From<HandlerError> for Diagnostic {
 /// The ARN the door keeps repeats the path: it counts towards the request
 /// limits, as when it was part of the request.
 pub async fn decide(state: &State, request: &ApiGatewayRequest) -> Decision {
+    decide_on(state, &state.active(), request).await
+}
+
+/// [`decide`] with `active`, the bundle this invocation started with.
+async fn decide_on(state: &State, active: &Arc<Active>, request: &ApiGatewayRequest) -> Decision {
     let arn_bytes = request.method_arn.as_ref().map_or(0, String::len);
-    state.gate.decide_with_door_text(request, arn_bytes).await
+    state.live.decide_on(active, request, arn_bytes).await
 }
 
 /// One invocation: detect the event format, map it to a [`Request`](tollgate_host::model::Request) decided
@@ -135,11 +170,18 @@ pub async fn handle_at(state: &State, payload: Value, now: i64) -> Result<Value,
     };
     let kind = event.kind();
     let mut request = event.into_request(&state.settings.identity_sources, now);
+    // Hot swap: a due check of the bundle source starts here and is given
+    // at most the budget; the bundle active after it decides this whole
+    // invocation.
+    if let Some((swap, budget)) = &state.hot_swap {
+        swap.before_invocation(*budget).await;
+    }
+    let active = state.active();
     // The path in canonical form first: the answer's grants are checked
     // against the path the module matched, and a path that cannot be
     // decided safely is denied for that route without asking the module.
-    let decision = match state.gate.canonicalize(&mut request.request) {
-        Ok(()) => decide(state, &request).await,
+    let decision = match active.gate.canonicalize(&mut request.request) {
+        Ok(()) => decide_on(state, &active, &request).await,
         Err(refusal) => Decision::Deny(tollgate_host::authorizer::invalid_path(refusal)),
     };
     let answer = response::answer(kind, &request, &decision, &state.settings);

@@ -134,9 +134,13 @@ pub enum InitError {
     /// The policy document, keys or module setup failed.
     #[error(transparent)]
     Authorizer(#[from] tollgate_host::AuthorizerError),
+    /// Hot swap could not start (no usable bundle, a remote source
+    /// without a trusted key, the state folder).
+    #[error(transparent)]
+    HotSwap(#[from] tollgate_hot_swap::controller::StartError),
 }
 
-fn env_error(name: &'static str, value: &str, message: impl Into<String>) -> InitError {
+pub(crate) fn env_error(name: &'static str, value: &str, message: impl Into<String>) -> InitError {
     InitError::Env {
         name,
         value: value.to_string(),
@@ -202,7 +206,7 @@ impl LambdaSettings {
     }
 }
 
-fn parse_in_range(
+pub(crate) fn parse_in_range(
     name: &'static str,
     value: &str,
     range: std::ops::RangeInclusive<usize>,
@@ -257,21 +261,29 @@ impl Sources {
                 .find(|p| p.is_file())
                 .map_or(ModuleSource::Embedded, ModuleSource::File),
         };
-        let mut limits = SandboxLimits::default();
-        if let Some(value) = get("TOLLGATE_DEADLINE_MS") {
-            let ms = parse_in_range("TOLLGATE_DEADLINE_MS", &value, 1..=10_000, "milliseconds")?;
-            limits.deadline = Duration::from_millis(ms as u64);
-        }
-        if let Some(value) = get("TOLLGATE_MEMORY_MIB") {
-            let mib = parse_in_range("TOLLGATE_MEMORY_MIB", &value, 1..=4096, "MiB")?;
-            limits.memory_bytes = mib << 20;
-        }
+        let limits = sandbox_from_lookup(get)?;
         Ok(Sources {
             config,
             module,
             limits,
         })
     }
+}
+
+/// The sandbox limits: `TOLLGATE_DEADLINE_MS` and `TOLLGATE_MEMORY_MIB`.
+pub fn sandbox_from_lookup(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<SandboxLimits, InitError> {
+    let mut limits = SandboxLimits::default();
+    if let Some(value) = get("TOLLGATE_DEADLINE_MS") {
+        let ms = parse_in_range("TOLLGATE_DEADLINE_MS", &value, 1..=10_000, "milliseconds")?;
+        limits.deadline = Duration::from_millis(ms as u64);
+    }
+    if let Some(value) = get("TOLLGATE_MEMORY_MIB") {
+        let mib = parse_in_range("TOLLGATE_MEMORY_MIB", &value, 1..=4096, "MiB")?;
+        limits.memory_bytes = mib << 20;
+    }
+    Ok(limits)
 }
 
 /// Load the module: a file, or the embedded one. A precompiled module that
@@ -336,16 +348,55 @@ pub async fn state(sources: &Sources, settings: LambdaSettings) -> Result<State,
     Ok(State::new(gate, settings))
 }
 
-/// Build the state from the process environment (see the module docs).
+/// Build the state from the process environment (see the module docs and
+/// [`crate::bundles`]).
 pub async fn state_from_env() -> Result<State, InitError> {
     let get = |name: &str| std::env::var(name).ok();
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf));
-    let settings = LambdaSettings::from_lookup(&get)?;
-    let sources = Sources::from_lookup(&get, exe_dir.as_deref())?;
-    tracing::info!(config = %sources.config.display(), module = ?sources.module, "loading the policy");
-    state(&sources, settings).await
+    state_from_lookup(&get, exe_dir.as_deref()).await
+}
+
+/// Build the state from the variables `get` reads, with default files
+/// looked for in `exe_dir`.
+///
+/// With `TOLLGATE_BUNDLE_SOURCE` the policy is hot-swapped: a policy
+/// deployed beside `bootstrap` (or named by `TOLLGATE_CONFIG`) answers
+/// from the start and the first invocation starts the first check of the
+/// source; without one, init activates the source's bundle (or the last
+/// good one kept in the state folder) and fails when neither passes.
+pub async fn state_from_lookup(
+    get: &dyn Fn(&str) -> Option<String>,
+    exe_dir: Option<&Path>,
+) -> Result<State, InitError> {
+    let settings = LambdaSettings::from_lookup(get)?;
+    let sandbox = sandbox_from_lookup(get)?;
+    let bundles =
+        crate::bundles::from_lookup(get, sandbox, settings.keys.clone(), settings.token_cache)?;
+    let Some(bundles) = bundles else {
+        let sources = Sources::from_lookup(get, exe_dir)?;
+        tracing::info!(config = %sources.config.display(), module = ?sources.module, "loading the policy");
+        return state(&sources, settings).await;
+    };
+    let deployed = match Sources::from_lookup(get, exe_dir) {
+        Ok(sources) => {
+            tracing::info!(config = %sources.config.display(), module = ?sources.module, "loading the deployed policy (hot swap replaces it)");
+            let module = load_module(&sources.module, sources.limits)?;
+            let gate = Gate::from_config_file(module, &sources.config, settings.keys.clone())
+                .await?
+                .with_token_cache(settings.token_cache);
+            let info = tollgate_host::live::BundleInfo::deployed(
+                gate.authorizer().module_digest().to_string(),
+            );
+            Some(tollgate_host::live::Active { gate, info })
+        }
+        Err(InitError::NoConfig { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    tracing::info!(source = %bundles.hot_swap.source, "policy bundles are hot-swapped");
+    let swap = tollgate_hot_swap::HotSwap::start(bundles.hot_swap, deployed, false).await?;
+    Ok(State::with_hot_swap(swap, bundles.budget, settings))
 }
 
 #[cfg(test)]

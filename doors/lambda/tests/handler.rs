@@ -137,11 +137,15 @@ fn a_warm_container_answers_a_repeated_token_from_its_token_cache() {
     let warm = state(LambdaSettings::default());
     let event = token_event(&format!("Bearer {}", good_token()));
     let first = call(&warm, event.clone()).unwrap();
-    let stats = warm.gate.token_cache_stats().expect("on by default");
+    let stats = warm
+        .active()
+        .gate
+        .token_cache_stats()
+        .expect("on by default");
     assert_eq!((stats.hits, stats.misses, stats.stores), (0, 1, 1));
     let second = call(&warm, event.clone()).unwrap();
     assert_eq!(second, first);
-    let stats = warm.gate.token_cache_stats().unwrap();
+    let stats = warm.active().gate.token_cache_stats().unwrap();
     assert_eq!((stats.hits, stats.misses, stats.stores), (1, 1, 1));
     assert_eq!(stats.entries, 1);
 
@@ -153,7 +157,7 @@ fn a_warm_container_answers_a_repeated_token_from_its_token_cache() {
     let uncached = state(settings);
     assert_eq!(call(&uncached, event.clone()).unwrap(), first);
     assert_eq!(call(&uncached, event).unwrap(), first);
-    assert_eq!(uncached.gate.token_cache_stats(), None);
+    assert_eq!(uncached.active().gate.token_cache_stats(), None);
 }
 
 #[test]
@@ -756,7 +760,12 @@ fn an_unreadable_event_error_names_the_field_never_its_value() {
 #[test]
 fn keys_unavailable_and_module_failures_are_errors_not_unauthorized() {
     let state = state_default();
-    state.gate.authorizer().keys().mark_unavailable(ISSUER);
+    state
+        .active()
+        .gate
+        .authorizer()
+        .keys()
+        .mark_unavailable(ISSUER);
     for (name, event) in all_formats(&format!("Bearer {}", good_token())) {
         let err = call(&state, event).unwrap_err();
         assert!(

@@ -72,7 +72,12 @@ pub fn temp_dir(name: &str) -> PathBuf {
 // moto
 
 fn install() -> Result<PathBuf, String> {
-    let script = manifest_dir().join("tests/support/install-moto.sh");
+    // The workspace root: this file is also included by other crates' tests.
+    let script = manifest_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(manifest_dir)
+        .join("hot-swap/tests/support/install-moto.sh");
     let started = Instant::now();
     let output = Command::new("bash")
         .arg(&script)

@@ -3,7 +3,8 @@
 //! `/trap` panics (a trap), `/print` writes to stdout (a trap: the host
 //! provides no WASI), `/loop` never returns (the deadline), `/grow`
 //! allocates without bound (the memory cap); anything else is a plain
-//! `forbidden` deny. It never allows. It imports nothing but the contract
+//! `forbidden` deny. A policy document containing `trap in configure`
+//! traps in `configure`. It never allows. It imports nothing but the contract
 //! and std's `wasi:cli`/`wasi:io` plumbing, or the host would refuse it at
 //! load (no clock, no `HashMap::new()`).
 //!
@@ -29,7 +30,12 @@ mod component {
     export!(Misbehaving);
 
     impl Guest for Misbehaving {
-        fn configure(_config: String) -> Result<wit::Manifest, wit::ConfigError> {
+        fn configure(config: String) -> Result<wit::Manifest, wit::ConfigError> {
+            // A policy bundle whose module traps while configuring (the
+            // hot-swap tests): the host must keep its active bundle.
+            if config.contains("trap in configure") {
+                panic!("asked to trap in configure");
+            }
             Ok(wit::Manifest {
                 issuers: Vec::new(),
                 rules: Vec::new(),

@@ -55,7 +55,8 @@ scopes = ["admin"]
 pub struct TestTollgate {
     pub server: Server,
     pub key: SigningKey,
-    pub gate: Arc<Gate>,
+    /// The live gate the server decides with (tests swap bundles through it).
+    pub live: Arc<tollgate_host::live::LiveGate>,
 }
 
 /// Every listener on 127.0.0.1:0, the token cache on.
@@ -77,7 +78,6 @@ pub async fn start_tollgate_with_policy(
     let key = SigningKey::generate(Algorithm::Es256, "test-1").expect("key");
     let jwks = key.jwks().to_string();
     let module = PolicyModule::default_module(SandboxLimits::default()).expect("module");
-    let digest = module.digest().to_string();
     let base = ConfigBase::Embedded(vec![("jwks.json".into(), jwks)]);
     let gate = Gate::new(
         module,
@@ -89,7 +89,9 @@ pub async fn start_tollgate_with_policy(
     .await
     .expect("gate")
     .with_token_cache(TokenCacheSettings::default());
-    let gate = Arc::new(gate);
+    let info =
+        tollgate_host::live::BundleInfo::deployed(gate.authorizer().module_digest().to_string());
+    let live = Arc::new(tollgate_host::live::LiveGate::new(gate, info));
     let any = "127.0.0.1:0".parse().ok();
     let mut settings = ServeSettings {
         listen: Listen {
@@ -104,10 +106,10 @@ pub async fn start_tollgate_with_policy(
         ..ServeSettings::default()
     };
     adjust(&mut settings);
-    let server = Server::start(gate.clone(), digest, settings)
+    let server = Server::start_live(live.clone(), settings)
         .await
         .expect("server starts");
-    TestTollgate { server, key, gate }
+    TestTollgate { server, key, live }
 }
 
 impl TestTollgate {
