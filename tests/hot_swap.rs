@@ -161,7 +161,7 @@ fn unsigned(keys: &Keys, spec: &Spec) -> Vec<u8> {
         .declared_change(DeclaredChange {
             methods: vec!["GET".into()],
             path: spec.public.into(),
-            from: "unauthenticated".into(),
+            from: "missing-token".into(),
             note: "its public route".into(),
         })
         .to_bytes()
@@ -195,6 +195,7 @@ fn settings(keys: &Keys, source: BundleSource, state_dir: PathBuf) -> HotSwapSet
             trusted_keys: keys.trusted_public.clone(),
             allow_unsigned: false,
             allow_revision: None,
+            min_revision: None,
             read_limits: tollgate_bundle::ReadLimits {
                 max_bytes: MAX_BYTES,
             },
@@ -459,14 +460,14 @@ async fn sequence(place: Where, state: PathBuf) {
 async fn s3_bundles_swap_in_and_broken_ones_are_refused() {
     let moto = Moto::start();
     moto.create_bucket("bundles").await;
-    let state = support::temp_dir("hot-swap-s3");
+    let state = support::temp_dir("hot-swap-s3").join("state");
     within(Duration::from_secs(240), sequence(Where::S3(moto), state)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn url_bundles_swap_in_and_broken_ones_are_refused() {
     let server = HttpServer::start().await;
-    let state = support::temp_dir("hot-swap-url");
+    let state = support::temp_dir("hot-swap-url").join("state");
     within(
         Duration::from_secs(240),
         sequence(Where::Http(server), state),
@@ -602,4 +603,114 @@ async fn a_watched_file_swaps_in_without_waiting_for_the_interval() {
     answers_as(&swap, 2, "/b", &["/a"]).await;
     let _ = stop.send(true);
     running.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precompiled_code_is_loaded_only_from_a_verified_signature() {
+    use tollgate_hot_swap::pipeline::Pipeline;
+    let keys = Keys::new();
+    let dir = support::temp_dir("hot-swap-artifacts");
+    let with_artifact = Spec {
+        precompiled: true,
+        ..spec(1, "/a")
+    };
+    // Unsigned, allowed from a local file: its artifact is never loaded.
+    let mut unsigned_settings = settings(&keys, BundleSource::File(dir.join("x")), dir.join("u"));
+    unsigned_settings.pipeline.trusted_keys = TrustedKeys::default();
+    unsigned_settings.pipeline.allow_unsigned = true;
+    let pipeline = Pipeline::new(unsigned_settings.pipeline);
+    let prepared = pipeline
+        .prepare(unsigned(&keys, &with_artifact).into(), "test", None, None)
+        .await
+        .unwrap();
+    assert_eq!(prepared.module_from, "compiled");
+    // Signed with a trusted key: its artifact is the module.
+    let signed_settings = settings(&keys, BundleSource::File(dir.join("x")), dir.join("s"));
+    let pipeline = Pipeline::new(signed_settings.pipeline);
+    let prepared = pipeline
+        .prepare(signed(&keys, &with_artifact).into(), "test", None, None)
+        .await
+        .unwrap();
+    assert_eq!(prepared.module_from, "artifact");
+    // The same module again, without an artifact: from the private cache.
+    let prepared = pipeline
+        .prepare(signed(&keys, &spec(2, "/b")).into(), "test", None, None)
+        .await
+        .unwrap();
+    assert_eq!(prepared.module_from, "compiled");
+    let prepared = pipeline
+        .prepare(signed(&keys, &spec(3, "/c")).into(), "test", None, None)
+        .await
+        .unwrap();
+    assert_eq!(prepared.module_from, "cache");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundles_policy_reads_keys_only_from_its_own_files() {
+    use tollgate_hot_swap::pipeline::Pipeline;
+    let keys = Keys::new();
+    let dir = support::temp_dir("hot-swap-confined");
+    let pipeline = Pipeline::new(
+        settings(&keys, BundleSource::File(dir.join("x")), dir.join("state")).pipeline,
+    );
+    // A key file outside the bundle (an absolute path, or out of files/).
+    std::fs::write(dir.join("host-jwks.json"), keys.token.jwks().to_string()).unwrap();
+    for outside in [
+        dir.join("host-jwks.json").display().to_string(),
+        "../host-jwks.json".to_string(),
+    ] {
+        let bytes = tollgate_bundle::sign(
+            &BundleBuilder::new(
+                NAME,
+                1,
+                "0.5.0",
+                "2026-12-01T00:00:00Z",
+                DEFAULT_MODULE.to_vec(),
+                policy(&spec(1, "/a")).replace("files/jwks.json", &outside),
+            )
+            .test("tests/smoke.test.toml", tests(&spec(1, "/a")))
+            .to_bytes()
+            .unwrap(),
+            &keys.trusted,
+            "test",
+        )
+        .unwrap();
+        let refusal = pipeline
+            .prepare(bytes.into(), "test", None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(refusal.step, SwapStep::Configure, "{refusal}");
+        assert!(
+            refusal.reason.contains("not among the bundle's files"),
+            "{refusal}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_outlives_a_restart() {
+    let keys = Keys::new();
+    let dir = support::temp_dir("hot-swap-rollback-restart");
+    let place = Where::File(dir.join("orders.bundle"));
+    let state = dir.join("state");
+    place.publish(&signed(&keys, &spec(1, "/a"))).await;
+    let swap = HotSwap::start(settings(&keys, place.source(), state.clone()), None, true)
+        .await
+        .unwrap();
+    place.publish(&signed(&keys, &spec(2, "/b"))).await;
+    assert!(matches!(
+        swap.check_once().await,
+        CheckOutcome::Activated(_)
+    ));
+    swap.rollback().unwrap();
+    drop(swap);
+    // The source still holds revision 2; the restarted host stays on 1.
+    let restarted = HotSwap::start(settings(&keys, place.source(), state), None, true)
+        .await
+        .unwrap();
+    answers_as(&restarted, 1, "/a", &["/b"]).await;
+    place.publish(&signed(&keys, &spec(3, "/c"))).await;
+    assert!(
+        matches!(restarted.check_once().await, CheckOutcome::Activated(info) if info.revision == 3)
+    );
 }

@@ -274,6 +274,12 @@ fn validate_free_text(field: String, text: &str, max: usize) -> Result<(), Bundl
     Ok(())
 }
 
+/// The live deny reasons a declared change may turn into an allow: route
+/// decisions (`forbidden`, `insufficient-scope`) and a route opened to
+/// callers without a token (`missing-token`). Never a refused token
+/// (`bad-signature`, `expired`, `wrong-audience` …).
+pub const DECLARABLE_REASONS: [&str; 3] = ["forbidden", "insufficient-scope", "missing-token"];
+
 /// Checks a declared change (as in bundle.toml or the manifest).
 pub fn validate_declared_change(index: usize, change: &DeclaredChange) -> Result<(), BundleError> {
     let field = |name: &str| format!("declared_changes[{index}].{name}");
@@ -304,11 +310,21 @@ pub fn validate_declared_change(index: usize, change: &DeclaredChange) -> Result
         });
     }
     validate_free_text(field("path"), &change.path, 1024)?;
-    if change.from.is_empty() {
+    if change.methods.iter().any(|m| m == "*") && change.path == "/*" {
+        return Err(BundleError::InvalidField {
+            field: field("path"),
+            detail: "every method on every path declares nothing: name the routes that change"
+                .to_owned(),
+        });
+    }
+    if !DECLARABLE_REASONS.contains(&change.from.as_str()) {
         return Err(BundleError::InvalidField {
             field: field("from"),
-            detail: "empty: write the deny reason the live bundle gives (e.g. \"forbidden\")"
-                .to_owned(),
+            detail: format!(
+                "{:?} cannot be declared: a change may only turn an authorization refusal into an allow ({}); a token the live bundle refuses as invalid must stay refused",
+                change.from,
+                DECLARABLE_REASONS.join(", ")
+            ),
         });
     }
     validate_free_text(field("from"), &change.from, 128)?;
@@ -397,6 +413,36 @@ mod tests {
     )]
 
     use super::*;
+
+    #[test]
+    fn declared_changes_only_open_authorization_refusals() {
+        let change = |methods: &[&str], path: &str, from: &str| DeclaredChange {
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            path: path.to_string(),
+            from: from.to_string(),
+            note: String::new(),
+        };
+        for from in DECLARABLE_REASONS {
+            assert!(validate_declared_change(0, &change(&["GET"], "/reports/*", from)).is_ok());
+        }
+        for from in [
+            "bad-signature",
+            "expired",
+            "wrong-audience",
+            "unknown-key",
+            "anything",
+        ] {
+            let error = validate_declared_change(0, &change(&["GET"], "/reports/*", from))
+                .expect_err(from)
+                .to_string();
+            assert!(error.contains("cannot be declared"), "{error}");
+        }
+        let error = validate_declared_change(0, &change(&["*"], "/*", "forbidden"))
+            .expect_err("everything")
+            .to_string();
+        assert!(error.contains("declares nothing"), "{error}");
+        assert!(validate_declared_change(0, &change(&["GET"], "/*", "forbidden")).is_ok());
+    }
 
     #[test]
     fn names() {

@@ -131,7 +131,7 @@ impl Bundle {
                         detail: format!("it is larger than {MAX_MANIFEST_BYTES} bytes"),
                     });
                 }
-                let data = read_entry(&mut entry, &path)?;
+                let data = read_entry(&mut entry, &path, size)?;
                 let parsed: BundleManifest =
                     serde_json::from_slice(&data).map_err(|e| BundleError::ManifestInvalid {
                         detail: e.to_string(),
@@ -165,7 +165,7 @@ impl Bundle {
                         ),
                     });
                 }
-                let data = read_entry(&mut entry, &path)?;
+                let data = read_entry(&mut entry, &path, size)?;
                 let text = String::from_utf8(data).map_err(|_| BundleError::BadSignature {
                     detail: "manifest.json.minisig is not UTF-8 text".to_owned(),
                 })?;
@@ -197,7 +197,7 @@ impl Bundle {
                     actual: declared_size,
                 });
             }
-            let data = read_entry(&mut entry, &path)?;
+            let data = read_entry(&mut entry, &path, size)?;
             let actual = sha256_hex(&data);
             if actual != expected.sha256 {
                 return Err(BundleError::DigestMismatch {
@@ -476,10 +476,25 @@ impl Bundle {
     }
 }
 
-fn read_entry<R: Read>(entry: &mut tar::Entry<'_, R>, path: &str) -> Result<Vec<u8>, BundleError> {
+/// Read one entry whole. `bundle_size` bounds what any entry may claim:
+/// its size comes from the (not yet verified) tar header, so it is never
+/// trusted for an allocation larger than the bundle itself.
+fn read_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    path: &str,
+    bundle_size: u64,
+) -> Result<Vec<u8>, BundleError> {
     let expected = entry.size();
+    if expected > bundle_size {
+        return Err(BundleError::NotTar {
+            detail: format!(
+                "{path} claims {expected} bytes, more than the whole bundle ({bundle_size} bytes)"
+            ),
+        });
+    }
     let mut data = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
     entry
+        .take(expected.saturating_add(1))
         .read_to_end(&mut data)
         .map_err(|e| BundleError::NotTar {
             detail: format!("cannot read {path}: {e}"),

@@ -641,3 +641,47 @@ fn the_manifest_is_readable_json_with_a_newline() {
     );
     assert!(text.ends_with("}\n"));
 }
+
+/// A part whose tar header and manifest both claim a huge size, with only
+/// a few bytes behind it (written before any signature check): refused
+/// before anything that large is allocated.
+#[test]
+fn a_part_claiming_more_than_the_bundle_is_refused_before_allocating() {
+    let huge: u64 = 1 << 40;
+    let module_path = "module.wasm";
+    let manifest = json!({
+        "format": 1, "name": "orders-api", "revision": 1, "wit": "0.5.0",
+        "created": "2026-12-01T06:00:00Z",
+        "parts": [
+            {"path": module_path, "kind": "module", "sha256": "0".repeat(64), "size": huge},
+            {"path": "policy.toml", "kind": "policy", "sha256": "0".repeat(64), "size": 1},
+        ],
+        "declared_changes": [],
+    })
+    .to_string();
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_size(manifest.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "manifest.json", manifest.as_bytes())
+        .unwrap();
+    let mut bytes = builder.into_inner().unwrap();
+    // A header block claiming `huge` bytes, and a few bytes after it.
+    let mut part = tar::Header::new_ustar();
+    part.set_path(module_path).unwrap();
+    part.set_size(huge);
+    part.set_mode(0o644);
+    part.set_entry_type(tar::EntryType::Regular);
+    part.set_cksum();
+    bytes.extend_from_slice(part.as_bytes());
+    bytes.extend_from_slice(&[0u8; 1024]);
+    // Refused (the tar reader may already stop at the short entry), and
+    // the process is still here: nothing of `huge` bytes was allocated.
+    let error = refusal(&bytes).to_string();
+    assert!(
+        error.contains("more than the whole bundle") || error.contains("does not hold"),
+        "{error}"
+    );
+}

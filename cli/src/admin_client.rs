@@ -21,7 +21,12 @@ pub async fn request(admin: &str, method: &str, path: &str) -> Result<(u16, Stri
         .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
     let method =
         reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| format!("{method}: {e}"))?;
-    let response = client.request(method, &url).send().await.map_err(|e| {
+    let mut request = client.request(method, &url);
+    // The admin port takes an action only when it is named in this header.
+    if let Some(action) = path.strip_prefix("/bundle/") {
+        request = request.header("X-Tollgate-Action", action);
+    }
+    let response = request.send().await.map_err(|e| {
         format!("{url}: {e} (is `tollgate serve` running with its admin port there? --admin)")
     })?;
     let status = response.status().as_u16();

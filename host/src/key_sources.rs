@@ -20,12 +20,35 @@ pub enum ConfigBase {
     /// Built into the binary (the demo): (name, contents) pairs. Secrets
     /// can only come from `env:NAME` here.
     Embedded(Vec<(String, String)>),
+    /// A policy bundle's files (`files/…`), from its verified bytes in
+    /// memory: a key file the policy names must be one of them (never a
+    /// path on the host), and secrets come only from environment variables
+    /// whose name starts with [`BUNDLE_SECRET_ENV_PREFIX`] (the host's
+    /// config chooses which), never from the bundle.
+    Bundle(Vec<(String, Vec<u8>)>),
 }
+
+/// The prefix of the environment variables a bundle's policy may read
+/// secrets from (`env:TOLLGATE_SECRET_…`).
+pub const BUNDLE_SECRET_ENV_PREFIX: &str = "TOLLGATE_SECRET_";
 
 impl ConfigBase {
     fn jwks(&self, path: &str) -> Result<KeySet, tollgate_keys::KeyError> {
         match self {
             ConfigBase::Dir(dir) => tollgate_keys::load_jwks_file(&dir.join(path)),
+            ConfigBase::Bundle(files) => {
+                let wanted = path.strip_prefix("./").unwrap_or(path);
+                match files.iter().find(|(name, _)| name == wanted) {
+                    Some((_, bytes)) => std::str::from_utf8(bytes)
+                        .map_err(|_| not_in_bundle("JWK Set", path, "it is not UTF-8 text"))
+                        .and_then(|text| KeySet::from_jwks_json(text).map(|(set, _skipped)| set)),
+                    None => Err(not_in_bundle(
+                        "JWK Set",
+                        path,
+                        "not among the bundle's files: put it under files/ and name it files/… in the policy",
+                    )),
+                }
+            }
             ConfigBase::Embedded(files) => match files.iter().find(|(name, _)| name == path) {
                 Some((_, text)) => KeySet::from_jwks_json(text).map(|(set, _skipped)| set),
                 None => Err(not_embedded("JWK Set", path)),
@@ -41,7 +64,28 @@ impl ConfigBase {
                 tollgate_keys::load_secret(location, encoding, Path::new("."))
             }
             ConfigBase::Embedded(_) => Err(not_embedded("secret", location)),
+            ConfigBase::Bundle(_)
+                if location
+                    .strip_prefix("env:")
+                    .is_some_and(|name| name.starts_with(BUNDLE_SECRET_ENV_PREFIX)) =>
+            {
+                tollgate_keys::load_secret(location, encoding, Path::new("."))
+            }
+            ConfigBase::Bundle(_) => Err(not_in_bundle(
+                "secret",
+                location,
+                "a bundle's policy reads secrets only from environment variables named TOLLGATE_SECRET_… (env:TOLLGATE_SECRET_NAME): secrets never travel in a bundle",
+            )),
         }
+    }
+}
+
+/// A file or secret a bundle's policy names that the bundle cannot give.
+fn not_in_bundle(what: &'static str, path: &str, why: &'static str) -> tollgate_keys::KeyError {
+    tollgate_keys::KeyError::ReadFile {
+        what,
+        path: PathBuf::from(path),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, why),
     }
 }
 

@@ -31,7 +31,7 @@
 //! undeclared widening) only [`crate::LiveGate::promote_shadow`] promotes.
 
 use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant, SystemTime};
@@ -43,7 +43,7 @@ use tracing::Instrument;
 use crate::authorizer::invalid_path;
 use crate::live::{Active, BundleInfo, LiveGate, unix_seconds};
 use crate::model::grants::PathPattern;
-use crate::model::{Decision, Request, TokenSource};
+use crate::model::{Decision, Request};
 
 /// Requests waiting for the candidate, at most; more are dropped (counted).
 pub const SHADOW_QUEUE: usize = 1024;
@@ -421,20 +421,11 @@ impl ShadowRun {
         }
     }
 
-    /// A keyed hash of the request's credentials; `None` without any.
-    fn caller(&self, request: &Request) -> Option<u64> {
-        if request.token_sources.is_empty() {
-            return None;
-        }
-        let mut hasher = self.caller_key.build_hasher();
-        for source in &request.token_sources {
-            match source {
-                TokenSource::AuthorizationHeader(value) => (0u8, value).hash(&mut hasher),
-                TokenSource::Raw(value) => (1u8, value).hash(&mut hasher),
-                TokenSource::OutsideCacheKey => 2u8.hash(&mut hasher),
-            }
-        }
-        Some(hasher.finish())
+    /// A keyed hash of a caller the live bundle identified (its
+    /// principal; a deny names no issuer, so the issuer is left out and
+    /// two issuers' same principal count once: never more callers).
+    fn caller(&self, principal: &str) -> Option<u64> {
+        Some(self.caller_key.hash_one(principal))
     }
 
     /// Decide `job` with the candidate and count the comparison.
@@ -456,8 +447,28 @@ impl ShadowRun {
             Err(refusal) => Decision::Deny(invalid_path(refusal)),
         };
         let live_key = outcome_key(&job.live);
-        let candidate_key = outcome_key(&candidate);
-        let caller = self.caller(&request);
+        let mut candidate_key = outcome_key(&candidate);
+        // Two allows agree only when the upstream would see the same
+        // identity: principal, issuer and context (the headers it reads).
+        if let (Decision::Allow(live), Decision::Allow(other)) = (&job.live, &candidate)
+            && (live.principal != other.principal
+                || live.issuer != other.issuer
+                || live.context != other.context)
+        {
+            candidate_key = "allow:other-identity".to_string();
+        }
+        // Callers are counted when the live bundle identified them (an
+        // allow, or a route refusal naming the principal): junk
+        // credentials are no evidence.
+        let caller = match &job.live {
+            Decision::Allow(allow) if !allow.principal.is_empty() => self.caller(&allow.principal),
+            Decision::Deny(deny) => deny
+                .principal
+                .as_deref()
+                .filter(|principal| !principal.is_empty())
+                .and_then(|principal| self.caller(principal)),
+            _ => None,
+        };
         let mut tally = self.tally();
         tally.compared += 1;
         if let Some(caller) = caller

@@ -113,9 +113,9 @@ pub struct HotSwap {
     /// source's bytes change.
     refused: Mutex<HashMap<String, Refusal>>,
     /// The shadow candidate's bytes, persisted when it is promoted.
-    candidate: Mutex<Option<(String, Vec<u8>)>>,
+    candidate: Mutex<Option<(String, Arc<[u8]>)>>,
     /// The active bundle's bytes (persisted as the last good).
-    active_bytes: Mutex<Option<(String, Vec<u8>)>>,
+    active_bytes: Mutex<Option<(String, Arc<[u8]>)>>,
     last_check: Mutex<Option<Instant>>,
     seen_rollbacks: std::sync::atomic::AtomicU64,
     /// The revision the last rollback went back from.
@@ -130,6 +130,12 @@ impl std::fmt::Debug for HotSwap {
             .finish_non_exhaustive()
     }
 }
+
+/// How many compiled artifacts the cache keeps (the most recent).
+const KEEP_ARTIFACTS: usize = 8;
+/// How many refused digests are remembered (beyond it the set starts over:
+/// a refused bundle may then be tried once more, and refused again).
+const MAX_REFUSED: usize = 1024;
 
 /// The last good bundle's file in the state folder.
 const ACTIVE_FILE: &str = "active.bundle";
@@ -170,10 +176,16 @@ impl HotSwap {
         let wakeups = client.wakeups();
         let pipeline = Pipeline::new(settings.pipeline.clone());
 
+        // A rollback outlives a restart: the revision rolled back from stays
+        // refused until a higher one is published.
+        let rolled_back = read_rollback(&settings.pipeline.state_dir);
         // The kept bundle first: it is the revision floor for the source's.
         let kept = read_kept(&settings.pipeline.state_dir, ACTIVE_FILE);
         let mut persisted_result = String::from("none kept");
-        let mut start: Option<(Prepared, Vec<u8>)> = None;
+        let mut start: Option<(Prepared, Arc<[u8]>)> = None;
+        // With a shadow run configured, a new bundle found at start while a
+        // kept one answers goes through the shadow run too, after start.
+        let mut deferred: Option<Arc<[u8]>> = None;
         if let Some(bytes) = kept {
             match pipeline
                 .prepare(bytes.clone(), "kept last good bundle", None, None)
@@ -196,17 +208,21 @@ impl HotSwap {
             None => "not asked yet".to_string(),
             Some(polled) => match polled {
                 Ok(Poll::Changed(fetched)) => {
+                    let bytes: Arc<[u8]> = Arc::from(fetched.bytes);
                     let floor = start.as_ref().map(|(prepared, _)| &prepared.active.info);
-                    let same = floor.is_some_and(|info| info.digest == digest_of(&fetched.bytes));
+                    let same = floor.is_some_and(|info| info.digest == digest_of(&bytes));
                     if same {
                         "the kept bundle".to_string()
+                    } else if settings.shadow.is_some() && start.is_some() {
+                        deferred = Some(bytes);
+                        "to the shadow run after start".to_string()
                     } else {
                         match pipeline
-                            .prepare(fetched.bytes.clone(), &source_name, floor, None)
+                            .prepare(bytes.clone(), &source_name, floor, rolled_back)
                             .await
                         {
                             Ok(prepared) => {
-                                start = Some((prepared, fetched.bytes));
+                                start = Some((prepared, bytes));
                                 "activated".to_string()
                             }
                             Err(refusal) => {
@@ -248,14 +264,19 @@ impl HotSwap {
             active_bytes: Mutex::new(None),
             last_check: Mutex::new(ask_source.then(Instant::now)),
             seen_rollbacks: std::sync::atomic::AtomicU64::new(0),
-            rolled_back: Mutex::new(None),
+            rolled_back: Mutex::new(rolled_back),
             in_flight: Mutex::new(None),
             settings,
         };
         if let Some(bytes) = bytes {
             swap.keep_active(bytes);
         }
-        Ok(Arc::new(swap))
+        let swap = Arc::new(swap);
+        if let Some(bytes) = deferred {
+            let outcome = swap.offer(bytes).await;
+            log_outcome(&outcome);
+        }
+        Ok(swap)
     }
 
     /// The live gate the doors decide with.
@@ -277,20 +298,17 @@ impl HotSwap {
                 Ok(Poll::Unchanged) => return CheckOutcome::Unchanged,
                 Ok(Poll::Changed(fetched)) => fetched,
                 Err(e) => {
-                    let refusal = Refusal {
-                        step: SwapStep::Fetch,
-                        reason: e.to_string(),
-                    };
+                    let refusal = Refusal::transient(SwapStep::Fetch, e);
                     self.fail(&refusal, "(unknown: not downloaded)");
                     return CheckOutcome::Refused(refusal);
                 }
             }
         };
-        self.offer(fetched.bytes).await
+        self.offer(Arc::from(fetched.bytes)).await
     }
 
     /// Run `bytes` through the pipeline and swap (or shadow) it in.
-    pub async fn offer(&self, bytes: Vec<u8>) -> CheckOutcome {
+    pub async fn offer(&self, bytes: Arc<[u8]>) -> CheckOutcome {
         let digest = digest_of(&bytes);
         let active = self.live.current();
         if active.info.digest == digest {
@@ -316,9 +334,15 @@ impl HotSwap {
             Ok(prepared) => prepared,
             Err(refusal) => {
                 self.fail(&refusal, &digest);
-                if let Ok(mut refused) = self.refused.lock() {
+                if !refusal.transient
+                    && let Ok(mut refused) = self.refused.lock()
+                {
+                    if refused.len() >= MAX_REFUSED {
+                        refused.clear();
+                    }
                     refused.insert(digest, refusal.clone());
                 }
+                self.prune();
                 return CheckOutcome::Refused(refusal);
             }
         };
@@ -334,10 +358,7 @@ impl HotSwap {
                     self.live
                         .start_shadow(prepared.active, prepared.declared, shadow.clone())
                 {
-                    let refusal = Refusal {
-                        step: SwapStep::Shadow,
-                        reason: e.to_string(),
-                    };
+                    let refusal = Refusal::new(SwapStep::Shadow, e);
                     self.fail(&refusal, &digest);
                     return CheckOutcome::Refused(refusal);
                 }
@@ -405,10 +426,11 @@ impl HotSwap {
     /// budget: the check goes on in the background and the live bundle
     /// answers meanwhile.
     pub async fn before_invocation(self: &Arc<Self>, budget: Duration) {
-        let mut handle = match self.in_flight.lock() {
+        // Only the invocation that starts a check waits for it (at most the
+        // budget); later ones never wait on a check already running.
+        let started = match self.in_flight.lock() {
             Ok(mut in_flight) => {
-                let finished = in_flight.as_ref().is_some_and(|h| h.is_finished());
-                if finished {
+                if in_flight.as_ref().is_some_and(|h| h.is_finished()) {
                     *in_flight = None;
                 }
                 if in_flight.is_none() && self.due() {
@@ -416,38 +438,41 @@ impl HotSwap {
                         *last = Some(Instant::now());
                     }
                     let swap = self.clone();
+                    let (done, finished) = tokio::sync::oneshot::channel();
                     *in_flight = Some(tokio::spawn(async move {
                         let outcome = swap.check_once().await;
                         log_outcome(&outcome);
+                        let _ = done.send(());
                         outcome
                     }));
+                    Some(finished)
+                } else {
+                    None
                 }
-                in_flight.take()
             }
             Err(_) => None,
         };
-        let Some(task) = handle.as_mut() else {
-            return;
-        };
-        match tokio::time::timeout(budget, task).await {
-            Ok(_) => {}
-            Err(_) => {
-                // Still running: keep it for the next invocation.
-                if let Ok(mut in_flight) = self.in_flight.lock() {
-                    *in_flight = handle;
-                }
-            }
+        if let Some(finished) = started {
+            // Past the budget the check goes on; the active bundle answers.
+            let _ = tokio::time::timeout(budget, finished).await;
         }
     }
 
     /// The revision the last rollback went back from (while no higher
     /// revision has been activated since).
     fn rolled_back_from(&self) -> Option<u64> {
-        self.rolled_back
-            .lock()
-            .ok()
-            .and_then(|r| *r)
-            .filter(|from| *from > self.live.current().info.revision)
+        let active = self.live.current().info.revision;
+        let mut rolled_back = self.rolled_back.lock().ok()?;
+        match *rolled_back {
+            Some(from) if from >= active => Some(from),
+            Some(_) => {
+                // A higher revision went live since: the floor is done.
+                *rolled_back = None;
+                write_rollback(&self.settings.pipeline.state_dir, None);
+                None
+            }
+            None => None,
+        }
     }
 
     fn due(&self) -> bool {
@@ -490,15 +515,16 @@ impl HotSwap {
             if let Ok(mut rolled_back) = self.rolled_back.lock() {
                 *rolled_back = Some(from.revision);
             }
+            write_rollback(&self.settings.pipeline.state_dir, Some(from.revision));
             refused.insert(
                 from.digest.clone(),
-                Refusal {
-                    step: SwapStep::Identity,
-                    reason: format!(
+                Refusal::new(
+                    SwapStep::Identity,
+                    format!(
                         "rolled back from revision {} to {}",
                         from.revision, status.active.revision
                     ),
-                },
+                ),
             );
         }
         let active = status.active.digest;
@@ -544,7 +570,7 @@ impl HotSwap {
     }
 
     /// Keep `bytes` as the last good bundle (and the one before as previous).
-    fn keep_active(&self, bytes: Vec<u8>) {
+    fn keep_active(&self, bytes: Arc<[u8]>) {
         let dir = &self.settings.pipeline.state_dir;
         let digest = digest_of(&bytes);
         if let Some(old) = read_kept(dir, ACTIVE_FILE)
@@ -555,6 +581,35 @@ impl HotSwap {
         write_kept(dir, ACTIVE_FILE, &bytes);
         if let Ok(mut active) = self.active_bytes.lock() {
             *active = Some((digest, bytes));
+        }
+        self.prune();
+    }
+
+    /// Remove what no bundle in use needs: extracted bundles other than
+    /// the active, previous and shadow candidate's, and all but the most
+    /// recent compiled artifacts.
+    fn prune(&self) {
+        let status = self.live.status();
+        let mut keep: Vec<String> = vec![status.active.digest.clone()];
+        keep.extend(status.previous.map(|previous| previous.digest));
+        keep.extend(status.shadow.map(|shadow| shadow.candidate.digest));
+        keep.extend(self.candidate_digest());
+        let bundles = self.settings.pipeline.state_dir.join("bundles");
+        let Ok(entries) = std::fs::read_dir(&bundles) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name)
+                && let Err(e) = std::fs::remove_dir_all(entry.path())
+            {
+                tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove an old extracted bundle");
+            }
+        }
+        if let Some(cache) = self.pipeline.artifact_cache()
+            && let Err(e) = cache.prune(KEEP_ARTIFACTS)
+        {
+            tracing::warn!(error = %e, "cannot prune the compiled-artifact cache");
         }
     }
 
@@ -577,16 +632,47 @@ pub fn digest_of(bytes: &[u8]) -> String {
     ModuleDigest::of(bytes).to_string()
 }
 
-fn read_kept(dir: &std::path::Path, name: &str) -> Option<Vec<u8>> {
-    std::fs::read(dir.join(name)).ok()
+fn read_kept(dir: &std::path::Path, name: &str) -> Option<Arc<[u8]>> {
+    std::fs::read(dir.join(name)).ok().map(Arc::from)
 }
 
+/// Write `bytes` to `dir/name` whole or not at all: a temporary file of
+/// this process, synced, then renamed over it.
 fn write_kept(dir: &std::path::Path, name: &str, bytes: &[u8]) {
+    use std::io::Write as _;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path: PathBuf = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path));
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, &path));
     if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
         tracing::warn!(path = %path.display(), error = %e, "cannot keep the bundle on disk");
+    }
+}
+
+/// The file that keeps the last rollback's floor across restarts.
+const ROLLBACK_FILE: &str = "rolled-back-from";
+
+/// The revision the last rollback went back from, as kept on disk.
+fn read_rollback(dir: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(dir.join(ROLLBACK_FILE))
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+}
+
+/// Keep (or, with `None`, forget) the last rollback's floor.
+fn write_rollback(dir: &std::path::Path, revision: Option<u64>) {
+    match revision {
+        Some(revision) => write_kept(dir, ROLLBACK_FILE, revision.to_string().as_bytes()),
+        None => {
+            let _ = std::fs::remove_file(dir.join(ROLLBACK_FILE));
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tollgate_bundle::{Bundle, BundleDigest, ReadLimits, TrustedKeys};
+use tollgate_bundle::{Bundle, BundleDigest, ReadLimits, TrustedKeys, VerifiedBy};
 use tollgate_host::artifact_cache::ArtifactCache;
 use tollgate_host::jwks::KeyFetchSettings;
 use tollgate_host::live::{Active, BundleInfo, SwapStep};
@@ -29,13 +29,28 @@ pub struct Refusal {
     pub step: SwapStep,
     /// What was wrong (never a secret).
     pub reason: String,
+    /// Whether the same bytes may pass later (a download, a disk or task
+    /// failure, an identity provider that did not answer): such a bundle
+    /// is tried again at the next check; any other refusal stands until
+    /// the source's bytes change.
+    pub transient: bool,
 }
 
 impl Refusal {
-    fn new(step: SwapStep, reason: impl std::fmt::Display) -> Refusal {
+    /// A refusal of these bytes, whenever they are tried.
+    pub fn new(step: SwapStep, reason: impl std::fmt::Display) -> Refusal {
         Refusal {
             step,
             reason: reason.to_string(),
+            transient: false,
+        }
+    }
+
+    /// A refusal the same bytes may not meet next time.
+    pub fn transient(step: SwapStep, reason: impl std::fmt::Display) -> Refusal {
+        Refusal {
+            transient: true,
+            ..Refusal::new(step, reason)
         }
     }
 }
@@ -53,6 +68,10 @@ pub struct PipelineSettings {
     /// An explicit rollback: accept this revision even when it is lower
     /// than the active one (a config switch, never a bundle's say).
     pub allow_revision: Option<u64>,
+    /// Refuse every revision below this one, whatever is active: the floor
+    /// when nothing is kept yet (a Lambda cold start, a new container),
+    /// against a replay of an old signed bundle.
+    pub min_revision: Option<u64>,
     /// Size cap and format limits.
     pub read_limits: ReadLimits,
     /// Where bundles are extracted (policy, tests, key files) and compiled
@@ -108,6 +127,11 @@ impl Pipeline {
         &self.settings
     }
 
+    /// The compiled-artifact cache, when it could be opened.
+    pub fn artifact_cache(&self) -> Option<&ArtifactCache> {
+        self.cache.as_ref()
+    }
+
     /// Run every step on `bytes` (from `source`, as its log name) against
     /// the `active` bundle (none at start, or for the host's own kept last
     /// good bundle).
@@ -117,30 +141,39 @@ impl Pipeline {
     /// source still holds the bundle rolled back from, maybe signed anew).
     pub async fn prepare(
         &self,
-        bytes: Vec<u8>,
+        bytes: Arc<[u8]>,
         source: &str,
         active: Option<&BundleInfo>,
         rolled_back_from: Option<u64>,
     ) -> Result<Prepared, Refusal> {
-        let bundle = read_and_check(&self.settings, &bytes, active)?;
-        if let Some(floor) = rolled_back_from
-            && bundle.manifest().revision <= floor
-            && self.settings.allow_revision != Some(bundle.manifest().revision)
-        {
-            return Err(Refusal::new(
-                SwapStep::Identity,
-                format!(
-                    "revision {} is not newer than revision {floor}, which was rolled back: publish a higher revision to go forward",
-                    bundle.manifest().revision
-                ),
-            ));
-        }
+        // Hashing, parsing and writing files block: off the async thread
+        // (in Lambda the only one, which the invocation is waiting on).
+        let settings = self.settings.clone();
+        let active_info = active.cloned();
+        let (bundle, signed, dir) = tokio::task::spawn_blocking(move || {
+            let (bundle, verified) = read_and_check(&settings, &bytes, active_info.as_ref())?;
+            let revision = bundle.manifest().revision;
+            if let Some(floor) = rolled_back_from
+                && revision <= floor
+                && settings.allow_revision != Some(revision)
+            {
+                return Err(Refusal::new(
+                    SwapStep::Identity,
+                    format!(
+                        "revision {revision} is not newer than revision {floor}, which was rolled back: publish a higher revision to go forward"
+                    ),
+                ));
+            }
+            let dir = extraction_dir(&settings.state_dir, bundle.digest())?;
+            bundle
+                .extract_to(&dir)
+                .map_err(|e| Refusal::transient(SwapStep::Read, e))?;
+            Ok((bundle, verified.is_some(), dir))
+        })
+        .await
+        .map_err(|e| Refusal::transient(SwapStep::Read, format!("the read task failed: {e}")))??;
         let digest = *bundle.digest();
-        let dir = self.bundle_dir(&digest)?;
-        bundle
-            .extract_to(&dir)
-            .map_err(|e| Refusal::new(SwapStep::Read, e))?;
-        let signed = bundle.signature().is_some();
+        // Native code only from a bundle whose signature verified.
         let (module, module_from) = self.module(&bundle, signed).await?;
         let manifest = bundle.manifest();
         let built_for = module.wit_version().map(|v| v.to_string());
@@ -165,16 +198,41 @@ impl Pipeline {
             source: source.to_string(),
         };
         let policy_path = dir.join("policy.toml");
+        // Key files from the verified bytes in memory (never re-read from
+        // disk, never a path outside the bundle).
+        let files = bundle
+            .files()
+            .map(|(path, bytes)| (path.to_string(), bytes.to_vec()))
+            .collect();
         let gate = Gate::new(
             module.clone(),
             bundle.policy(),
-            &ConfigBase::Dir(dir.clone()),
+            &ConfigBase::Bundle(files),
             &format!("bundle {} revision {}", info.name, info.revision),
             self.settings.keys.clone(),
         )
         .await
         .map_err(|e| Refusal::new(SwapStep::Configure, e))?
         .with_token_cache(self.settings.token_cache);
+        // An issuer whose remote keys could not be fetched would answer
+        // 503 for all its tokens: not swapped in (tried again next check).
+        if let Some(issuer) = gate
+            .key_manager()
+            .status()
+            .into_iter()
+            .find(|issuer| issuer.remote_keys.is_none_or(|keys| keys == 0))
+        {
+            return Err(Refusal::transient(
+                SwapStep::Configure,
+                format!(
+                    "issuer {}: no remote keys could be fetched ({}); the bundle would answer 503 for its tokens",
+                    issuer.issuer,
+                    issuer
+                        .last_error
+                        .map_or_else(|| "no key in the JWK Set".to_string(), |e| e.to_string())
+                ),
+            ));
+        }
         let tests_passed = run_own_tests(&module, &dir, &policy_path).await?;
         let declared = manifest
             .declared_changes
@@ -191,22 +249,6 @@ impl Pipeline {
             module_from,
             tests_passed,
         })
-    }
-
-    /// `<state_dir>/bundles/<digest>`, created private.
-    fn bundle_dir(&self, digest: &BundleDigest) -> Result<PathBuf, Refusal> {
-        let dir = self
-            .settings
-            .state_dir
-            .join("bundles")
-            .join(digest.to_string());
-        private_dir(&dir).map_err(|e| {
-            Refusal::new(
-                SwapStep::Read,
-                format!("cannot create {}: {e}", dir.display()),
-            )
-        })?;
-        Ok(dir)
     }
 
     /// The module: the bundle's own precompiled artifact for this engine
@@ -259,7 +301,9 @@ async fn compile(
             .map_err(|e| Refusal::new(SwapStep::Compile, e))
     })
     .await
-    .map_err(|e| Refusal::new(SwapStep::Compile, format!("the compile task failed: {e}")))??;
+    .map_err(|e| {
+        Refusal::transient(SwapStep::Compile, format!("the compile task failed: {e}"))
+    })??;
     if let Some(cache) = cache {
         match module.serialize_artifact() {
             Ok(artifact) => {
@@ -297,27 +341,43 @@ async fn compile(
 }
 
 /// The checks that need no module: size, format, signature, name,
-/// revision, WIT version.
+/// revision, WIT version. Returns the bundle and, when its signature
+/// verified with a trusted key, who signed it (`None`: an unsigned bundle
+/// a local source may carry when allowed; its artifacts are never loaded).
 pub fn read_and_check(
     settings: &PipelineSettings,
     bytes: &[u8],
     active: Option<&BundleInfo>,
-) -> Result<Bundle, Refusal> {
+) -> Result<(Bundle, Option<VerifiedBy>), Refusal> {
     let bundle =
         Bundle::read(bytes, &settings.read_limits).map_err(|e| Refusal::new(SwapStep::Read, e))?;
-    if settings.trusted_keys.is_empty() {
+    let verified = if settings.trusted_keys.is_empty() {
         if !settings.allow_unsigned {
             return Err(Refusal::new(
                 SwapStep::Signature,
                 "no trusted bundle key is configured and unsigned bundles are not allowed",
             ));
         }
+        None
     } else {
-        bundle
-            .verify(&settings.trusted_keys)
-            .map_err(|e| Refusal::new(SwapStep::Signature, e))?;
-    }
+        Some(
+            bundle
+                .verify(&settings.trusted_keys)
+                .map_err(|e| Refusal::new(SwapStep::Signature, e))?,
+        )
+    };
     let manifest = bundle.manifest();
+    if let Some(min) = settings.min_revision
+        && manifest.revision < min
+    {
+        return Err(Refusal::new(
+            SwapStep::Identity,
+            format!(
+                "revision {} is below the host's minimum revision {min}",
+                manifest.revision
+            ),
+        ));
+    }
     if manifest.name != settings.name {
         return Err(Refusal::new(
             SwapStep::Identity,
@@ -361,7 +421,39 @@ pub fn read_and_check(
             format!("the bundle targets WIT {wit}; this host runs {min} to {max}"),
         ));
     }
-    Ok(bundle)
+    Ok((bundle, verified))
+}
+
+/// `<state_dir>/bundles/<digest>`, made afresh and private: the bundle's
+/// policy and tests are written there for its test run (its keys are read
+/// from memory). The state folder and `bundles/` must be private (no
+/// access for group or others, not a link): files another user could
+/// change between writing and reading are never used.
+fn extraction_dir(state_dir: &Path, digest: &BundleDigest) -> Result<PathBuf, Refusal> {
+    let bundles = state_dir.join("bundles");
+    for folder in [state_dir, bundles.as_path()] {
+        private_dir(folder).map_err(|e| Refusal::transient(SwapStep::Read, e))?;
+    }
+    let dir = bundles.join(digest.to_string());
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        std::fs::remove_dir_all(&dir).map_err(|e| {
+            Refusal::transient(
+                SwapStep::Read,
+                format!("cannot clear {}: {e}", dir.display()),
+            )
+        })?;
+    }
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| {
+            Refusal::transient(
+                SwapStep::Read,
+                format!("cannot create {}: {e}", dir.display()),
+            )
+        })?;
+    Ok(dir)
 }
 
 /// The bundle's own test cases (`tollgate test` semantics: throwaway keys
@@ -427,14 +519,29 @@ async fn run_own_tests(
         Ok(report.passed)
     })
     .await
-    .map_err(|e| Refusal::new(SwapStep::Tests, format!("the test task failed: {e}")))?
+    .map_err(|e| Refusal::transient(SwapStep::Tests, format!("the test task failed: {e}")))?
 }
 
-/// Create `dir` (and parents) with mode 0700 for the leaf.
+/// Create `dir` (and parents) with mode 0700 for the leaf, and check that
+/// it is private: a folder (not a link) that gives group and others no
+/// access. An existing folder that does not is refused, with what to do.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(dir)
+        .create(dir)?;
+    let metadata = std::fs::symlink_metadata(dir)?;
+    let mode = metadata.permissions().mode();
+    if !metadata.is_dir() || mode & 0o077 != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a private folder (mode {:o}; a link or a folder others can use): it holds bundles and native code; run `chmod 700` on it or choose another state folder",
+                dir.display(),
+                mode & 0o7777
+            ),
+        ));
+    }
+    Ok(())
 }

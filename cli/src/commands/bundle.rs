@@ -218,7 +218,7 @@ fn build(args: &BuildArgs) -> Result<(), CliError> {
     let mut bytes = builder.to_bytes().map_err(bundle_error(&args.dir))?;
     // Its own tests must pass: a host would refuse it anyway.
     let bundle = Bundle::read(&bytes, &ReadLimits::default()).map_err(bundle_error(&args.dir))?;
-    let report = run_bundle_tests(&module, &bundle)?;
+    let report = run_bundle_tests(&module, &bundle, &args.dir)?;
     if !report.all_passed() || report.passed == 0 {
         print!("{}", report.to_text(false));
         return Err(CliError::Usage(format!(
@@ -262,8 +262,20 @@ fn trusted_comment(bundle: &Bundle) -> String {
 }
 
 /// Run a bundle's own test cases with `module`, extracted to a private
-/// temporary folder.
-fn run_bundle_tests(module: &Arc<PolicyModule>, bundle: &Bundle) -> Result<Report, CliError> {
+/// temporary folder. The report names its files as under `shown_as` (the
+/// folder the bundle was built from), not the temporary folder, which is
+/// gone when it is printed.
+fn run_bundle_tests(
+    module: &Arc<PolicyModule>,
+    bundle: &Bundle,
+    shown_as: &Path,
+) -> Result<Report, CliError> {
+    if bundle.tests().next().is_none() {
+        return Err(CliError::Usage(format!(
+            "{}: no test cases: add at least one tests/*.test.toml (hosts refuse a bundle without any)",
+            shown_as.display()
+        )));
+    }
     let dir = TempDir::new("bundle-tests")?;
     bundle
         .extract_to(dir.path())
@@ -280,8 +292,23 @@ fn run_bundle_tests(module: &Arc<PolicyModule>, bundle: &Bundle) -> Result<Repor
     let options = RunOptions {
         config: Some(dir.path().join("policy.toml")),
     };
-    tollgate_policy_test::run(module, &files, &options)
-        .map_err(|e| CliError::Usage(format!("the bundle's tests: {e}")))
+    let mut report = tollgate_policy_test::run(module, &files, &options)
+        .map_err(|e| CliError::Usage(format!("the bundle's tests: {e}")))?;
+    let shown = |path: &mut String| {
+        if let Ok(rest) = Path::new(path.as_str()).strip_prefix(dir.path()) {
+            *path = shown_as.join(rest).display().to_string();
+        }
+    };
+    for case in &mut report.cases {
+        shown(&mut case.file);
+    }
+    for coverage in &mut report.coverage {
+        shown(&mut coverage.config);
+    }
+    for warning in &mut report.warnings {
+        shown(&mut warning.config);
+    }
+    Ok(report)
 }
 
 fn read_bundle(path: &Path) -> Result<Bundle, CliError> {
@@ -359,11 +386,19 @@ fn keygen(args: &KeygenArgs) -> Result<(), CliError> {
     let password = if args.unencrypted {
         None
     } else {
-        Some(std::env::var(KEY_PASSWORD_ENV).map_err(|_| {
+        let password = std::env::var(KEY_PASSWORD_ENV).map_err(|_| {
             CliError::Usage(format!(
                 "set {KEY_PASSWORD_ENV} to the password that encrypts the secret key, or pass --unencrypted"
             ))
-        })?)
+        })?;
+        // An empty password (often a CI secret that is not set) would write
+        // a key labelled encrypted that anyone can use.
+        if password.is_empty() {
+            return Err(CliError::Usage(format!(
+                "{KEY_PASSWORD_ENV} is empty: set it to a password, or pass --unencrypted to write the secret key unencrypted on purpose"
+            )));
+        }
+        Some(password)
     };
     let pair = tollgate_bundle::generate_keypair(password).map_err(bundle_error(&args.secret))?;
     for path in [&args.public, &args.secret] {

@@ -81,6 +81,11 @@ pub struct ServeArgs {
     /// No admin listener.
     #[arg(long, conflicts_with = "admin")]
     pub no_admin: bool,
+    /// Let the admin port change what answers: `POST /bundle/rollback` and
+    /// `/bundle/promote` (`tollgate bundle rollback|promote`). Off by
+    /// default; keep the admin port on loopback or a private network.
+    #[arg(long, conflicts_with = "no_admin")]
+    pub admin_bundle_actions: bool,
     /// A context entry of the policy (`context_claims`, `[[context]]`) to
     /// answer as the `<prefix><name>` header; repeat for each. Every one is
     /// always set (empty when absent), so client copies are overwritten.
@@ -179,6 +184,10 @@ pub struct BundleArgs {
     /// than the active one.
     #[arg(long, value_name = "REVISION", requires = "bundle_source")]
     pub bundle_allow_revision: Option<u64>,
+    /// Refuse every bundle revision below this one (the floor on a fresh
+    /// state folder, against a replay of an old signed bundle).
+    #[arg(long, value_name = "REVISION", requires = "bundle_source")]
+    pub bundle_min_revision: Option<u64>,
     /// The largest bundle downloaded, in bytes.
     #[arg(long, default_value_t = tollgate_bundle::DEFAULT_MAX_BYTES, value_name = "BYTES")]
     pub bundle_max_bytes: u64,
@@ -260,6 +269,7 @@ impl BundleArgs {
                 trusted_keys,
                 allow_unsigned: self.bundle_allow_unsigned,
                 allow_revision: self.bundle_allow_revision,
+                min_revision: self.bundle_min_revision,
                 read_limits: tollgate_bundle::ReadLimits {
                     max_bytes: self.bundle_max_bytes,
                 },
@@ -349,6 +359,7 @@ impl ServeArgs {
                 shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
             },
             envoy_path_prefix: self.envoy_path_prefix.clone(),
+            admin_bundle_actions: self.admin_bundle_actions,
         };
         settings.validate().map_err(usage)?;
         Ok(settings)

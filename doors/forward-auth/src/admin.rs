@@ -17,10 +17,30 @@ use crate::door::Door;
 use crate::http::plain;
 
 /// Answer an admin request.
-pub fn answer(door: &Door, method: &Method, path: &str) -> Response<Full<Bytes>> {
+pub fn answer(
+    door: &Door,
+    method: &Method,
+    path: &str,
+    headers: &http::HeaderMap,
+) -> Response<Full<Bytes>> {
     if let Some(action) = path.strip_prefix("/bundle/") {
         if method != Method::POST {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "POST only\n");
+        }
+        if !door.admin_bundle_actions {
+            return plain(
+                StatusCode::FORBIDDEN,
+                "bundle actions are off on this admin port: start tollgate serve with --admin-bundle-actions (and keep the port private)\n",
+            );
+        }
+        let named = headers
+            .get(crate::settings::ADMIN_ACTION_HEADER)
+            .and_then(|value| value.to_str().ok());
+        if named != Some(action) {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "name the action in an X-Tollgate-Action header (X-Tollgate-Action: rollback), as `tollgate bundle rollback` does\n",
+            );
         }
         let done = match action {
             "rollback" => door.live.rollback(),

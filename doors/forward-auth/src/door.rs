@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tollgate_host::live::LiveGate;
+use tollgate_host::live::{Active, LiveGate};
 use tollgate_host::model::grants::route_granted;
 use tollgate_host::model::{Decision, Deny, DenyReason, Request};
 
@@ -36,6 +36,8 @@ pub struct Door {
     /// RFC 9728 metadata, when configured (its document is built from the
     /// active bundle's issuers at each request: a swap may change them).
     pub resource: Option<crate::settings::ResourceMetadata>,
+    /// Whether the admin port takes bundle actions (rollback, promote).
+    pub admin_bundle_actions: bool,
     draining: AtomicBool,
     lag: Arc<LagProbe>,
 }
@@ -119,6 +121,7 @@ impl Door {
             deadline: settings.limits.deadline,
             envoy_prefix: settings.envoy_path_prefix.clone(),
             resource: settings.resource.clone(),
+            admin_bundle_actions: settings.admin_bundle_actions,
             draining: AtomicBool::new(false),
             lag: Arc::new(LagProbe::new(settings.limits.queue_timeout)),
         }
@@ -160,22 +163,24 @@ impl Door {
                     unavailable("overloaded")
                 }
                 Ok(_slot) => {
-                    // One bundle for the whole decision, even across a swap.
-                    let active = self.live.current();
-                    // Grants are checked against the path the module matched.
-                    if let Err(refusal) = active.gate.canonicalize(&mut request) {
-                        tracing::info!(
-                            door = dialect.as_str(),
-                            refusal = refusal.as_str(),
-                            "refused a path that cannot be decided safely (400)"
-                        );
-                        crate::answer::invalid_path(&refusal.to_string())
-                    } else {
-                        let decided = self.live.decide_on(&active, &request, 0);
-                        match tokio::time::timeout(self.deadline, decided).await {
-                            Ok(decision) => answer(&within_grants(decision, &request), &self.style),
-                            Err(_) => unavailable("deadline"),
+                    // One bundle for the whole decision, even across a swap:
+                    // it canonicalizes the path (the request is left
+                    // canonical, so grants are checked against the path the
+                    // module matched) and decides. A path it refuses is
+                    // denied `invalid-path` without the module and, like
+                    // every decision, offered to a shadow run: a candidate
+                    // that accepts it widens what the live bundle denies.
+                    let decided = self.live.decide_request(&mut request, 0);
+                    match tokio::time::timeout(self.deadline, decided).await {
+                        Ok((Decision::Deny(deny), active))
+                            if deny.reason == DenyReason::InvalidPath =>
+                        {
+                            self.refused_path(dialect, &active, &request, Decision::Deny(deny))
                         }
+                        Ok((decision, _)) => {
+                            answer(&within_grants(decision, &request), &self.style)
+                        }
+                        Err(_) => unavailable("deadline"),
                     }
                 }
             },
@@ -195,6 +200,31 @@ impl Door {
             started.elapsed(),
         );
         answer
+    }
+
+    /// The answer to `decision`, an `invalid-path` deny of `request` by
+    /// `active`: the refusal's own text when the bundle's canonical form
+    /// refused the path (the request is then as received, so canonicalizing
+    /// it again with the same bundle gives the same refusal), else (a
+    /// module's own `invalid-path` deny) the usual answer.
+    fn refused_path(
+        &self,
+        dialect: Dialect,
+        active: &Active,
+        request: &Request,
+        decision: Decision,
+    ) -> Answer {
+        match active.gate.canonicalize(&mut request.clone()) {
+            Err(refusal) => {
+                tracing::info!(
+                    door = dialect.as_str(),
+                    refusal = refusal.as_str(),
+                    "refused a path that cannot be decided safely (400)"
+                );
+                crate::answer::invalid_path(&refusal.to_string())
+            }
+            Ok(()) => answer(&decision, &self.style),
+        }
     }
 
     /// The RFC 9728 metadata: the path it is served at and its JSON, with

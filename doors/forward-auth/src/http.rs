@@ -95,7 +95,12 @@ async fn route(
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
     match role {
-        Role::Admin => admin::answer(door, request.method(), request.uri().path()),
+        Role::Admin => admin::answer(
+            door,
+            request.method(),
+            request.uri().path(),
+            request.headers(),
+        ),
         Role::Decisions(dialect) => {
             let (head, _body) = request.into_parts();
             // Behind an empty Envoy prefix every path is a decision: a 200

@@ -311,7 +311,16 @@ pub struct ServeSettings {
     /// The prefix Envoy's HTTP `ext_authz` puts before the original path
     /// (its `path_prefix`); empty for none.
     pub envoy_path_prefix: String,
+    /// Whether the admin port takes the bundle actions that change what
+    /// answers (`POST /bundle/rollback`, `POST /bundle/promote`); off by
+    /// default (`tollgate serve --admin-bundle-actions`).
+    pub admin_bundle_actions: bool,
 }
+
+/// The header every admin bundle action must carry, naming the action
+/// (`X-Tollgate-Action: rollback`): a browser cannot send it across sites
+/// without a preflight the admin port never grants.
+pub const ADMIN_ACTION_HEADER: &str = "x-tollgate-action";
 
 impl Default for ServeSettings {
     fn default() -> Self {
@@ -321,6 +330,7 @@ impl Default for ServeSettings {
             resource: None,
             limits: ServeLimits::default(),
             envoy_path_prefix: DEFAULT_ENVOY_PATH_PREFIX.to_string(),
+            admin_bundle_actions: false,
         }
     }
 }

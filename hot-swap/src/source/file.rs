@@ -87,6 +87,13 @@ impl FileSource {
         // Open, then stat the open file: the stamp and the bytes belong to
         // the same inode even when a publisher renames a new file over it
         // meanwhile (that rename is then seen by the next poll).
+        // A FIFO or a device would block the open: refused before it.
+        let kind = tokio::fs::metadata(&self.path).await.map_err(read_error)?;
+        if !kind.is_file() {
+            return Err(SourceError::NotAFile {
+                path: self.path.clone(),
+            });
+        }
         let mut file = tokio::fs::File::open(&self.path)
             .await
             .map_err(read_error)?;

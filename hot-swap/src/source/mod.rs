@@ -332,6 +332,7 @@ pub enum SourceError {
 pub struct SourceClient {
     source: BundleSource,
     inner: Inner,
+    request_timeout: Duration,
 }
 
 /// The source as [`BundleSource`]'s `Debug` shows it (no credentials).
@@ -360,7 +361,11 @@ impl SourceClient {
                 Inner::Object(object::ObjectSource::new(url, options, &settings)?)
             }
         };
-        Ok(Self { source, inner })
+        Ok(Self {
+            source,
+            inner,
+            request_timeout: settings.request_timeout,
+        })
     }
 
     /// The source this client polls.
@@ -373,7 +378,15 @@ impl SourceClient {
     /// poll changes nothing, so the next one tries again.
     pub async fn poll(&mut self) -> Result<Poll, SourceError> {
         match &mut self.inner {
-            Inner::File(source) => source.poll().await,
+            // A hung file system (NFS) must not stop the checks for good.
+            Inner::File(source) => tokio::time::timeout(self.request_timeout, source.poll())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SourceError::Timeout {
+                        source_name: self.source.to_string(),
+                        limit: self.request_timeout,
+                    })
+                }),
             Inner::Url(source) => source.poll().await,
             Inner::Object(source) => source.poll().await,
         }

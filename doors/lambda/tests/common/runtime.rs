@@ -37,7 +37,7 @@ impl Lambda {
     }
 
     /// The policy `write` puts in the scratch folder (it returns the
-    /// policy's path), with `env` set (`None`: left unset).
+    /// policy's path), with `env` set over the defaults (`None`: unset).
     pub fn start_with(write: &dyn Fn(&Path) -> PathBuf, env: &[(&str, Option<&str>)]) -> Self {
         Self::start_binary(Path::new(env!("CARGO_BIN_EXE_bootstrap")), write, env)
     }
@@ -95,11 +95,21 @@ impl Lambda {
         wait_for_port(port, Duration::from_secs(60), &mut watch);
 
         let mut command = Command::new(binary);
-        command.env_clear();
+        command
+            .env_clear()
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_REGION", "us-east-1")
+            .env("TOLLGATE_CONFIG", &policy)
+            .env("TOLLGATE_MODULE", &cwasm);
+        // `env` over the defaults above: `None` unsets a variable (e.g.
+        // `TOLLGATE_CONFIG`, for a function without a deployed policy).
         for (name, value) in env {
-            if let Some(value) = value {
-                command.env(name, value);
-            }
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
         }
         let function = ChildGuard::spawn(
             "bootstrap",
@@ -108,12 +118,6 @@ impl Lambda {
                     "AWS_LAMBDA_RUNTIME_API",
                     format!("http://127.0.0.1:{port}/.rt"),
                 )
-                .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-                .env("AWS_REGION", "us-east-1")
-                .env("TOLLGATE_CONFIG", &policy)
-                .env("TOLLGATE_MODULE", &cwasm)
                 .stdin(Stdio::null())
                 .stdout(log("function.out"))
                 .stderr(log("function.err")),
