@@ -23,8 +23,10 @@
 //! Promotion is automatic ([`ShadowSettings::auto_promote`]) once, all
 //! together: [`ShadowSettings::min_duration`] has passed, at least
 //! [`ShadowSettings::min_callers`] distinct callers were compared (callers
-//! are told apart by a keyed hash of their credentials, with a key random
-//! per process; at most [`MAX_TRACKED_CALLERS`] are remembered), at least
+//! are the principals the live bundle identified, in an allow or a route
+//! refusal, told apart by a keyed hash with a key random per process;
+//! junk credentials do not count; at most [`MAX_TRACKED_CALLERS`] are
+//! remembered), at least
 //! one request was compared, the share of disagreements that are not
 //! declared widenings is at most [`ShadowSettings::max_disagreement`], and
 //! there was **no undeclared widening**. Otherwise (and always after an
