@@ -69,7 +69,9 @@ impl SigningKey {
         let secret = match bytes.get(2..4) {
             Some(b"Sc") => {
                 let password = password.ok_or_else(|| BundleError::SecretKey {
-                    detail: "the key is encrypted: give its password (TOLLGATE_BUNDLE_KEY_PASSWORD or the prompt)".to_owned(),
+                    detail:
+                        "the key is encrypted: give its password in TOLLGATE_BUNDLE_KEY_PASSWORD"
+                            .to_owned(),
                 })?;
                 minisign::SecretKeyBox::from_string(text)
                     .and_then(|secret_box| secret_box.into_secret_key(Some(password.to_owned())))

@@ -193,7 +193,9 @@ impl Pipeline {
             name: manifest.name.clone(),
             revision: manifest.revision,
             digest: digest.to_string(),
-            module_digest: module.digest().to_string(),
+            // The component's digest, however it was loaded (compiled, from
+            // the cache or from the bundle's artifact): one module, one name.
+            module_digest: bundle.module_sha256().to_string(),
             activated_at: SystemTime::now(),
             source: source.to_string(),
         };
