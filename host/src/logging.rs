@@ -19,7 +19,7 @@ pub const LOG_ENV: &str = "TOLLGATE_LOG";
 
 /// Targets (module paths) that may log at every level: tollgate's own
 /// crates, which never log a token or a secret.
-pub const OWN_TARGETS: [&str; 8] = [
+pub const OWN_TARGETS: [&str; 11] = [
     "tollgate",
     "tollgate_host",
     "tollgate_lambda",
@@ -28,6 +28,9 @@ pub const OWN_TARGETS: [&str; 8] = [
     "tollgate_jwks",
     "tollgate_keys",
     "tollgate_model",
+    "tollgate_hot_swap",
+    "tollgate_bundle",
+    "tollgate_policy_test",
 ];
 
 /// Targets that never log: `lambda_runtime` reports each handler error

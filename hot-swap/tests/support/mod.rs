@@ -74,10 +74,10 @@ pub fn temp_dir(name: &str) -> PathBuf {
 fn install() -> Result<PathBuf, String> {
     // The workspace root: this file is also included by other crates' tests.
     let script = manifest_dir()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(manifest_dir)
-        .join("hot-swap/tests/support/install-moto.sh");
+        .ancestors()
+        .map(|dir| dir.join("hot-swap/tests/support/install-moto.sh"))
+        .find(|script| script.is_file())
+        .unwrap_or_else(|| manifest_dir().join("hot-swap/tests/support/install-moto.sh"));
     let started = Instant::now();
     let output = Command::new("bash")
         .arg(&script)
