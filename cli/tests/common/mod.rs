@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod serving;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
