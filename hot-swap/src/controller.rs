@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tollgate_host::ModuleDigest;
 use tollgate_host::live::{Active, BundleInfo, LiveGate, SwapFailure, SwapStep};
 use tollgate_host::shadow::ShadowSettings;
 
@@ -627,9 +626,11 @@ impl HotSwap {
     }
 }
 
-/// SHA-256 of `bytes`, hex: a bundle's digest.
+/// A bundle's digest as status and logs write it: the format's own
+/// [`BundleDigest`](tollgate_bundle::BundleDigest) (SHA-256 of the whole
+/// file, hex), the same value `Bundle::digest` gives.
 pub fn digest_of(bytes: &[u8]) -> String {
-    ModuleDigest::of(bytes).to_string()
+    tollgate_bundle::BundleDigest::of(bytes).to_string()
 }
 
 fn read_kept(dir: &std::path::Path, name: &str) -> Option<Arc<[u8]>> {
