@@ -12,6 +12,11 @@ use crate::module::ModuleError;
 /// How often the engine's epoch advances; deadlines are counted in ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 
+/// `TOLLGATE_WASM_PROFILER=perfmap` makes the process's engine write a
+/// perf map of the module's compiled functions (`/tmp/perf-PID.map`), so
+/// `perf record` / `perf report` name the guest's functions.
+pub const PROFILER_VARIABLE: &str = "TOLLGATE_WASM_PROFILER";
+
 /// The wasmtime version this host is built with (the `wasmtime` package in
 /// the workspace's `Cargo.lock`; a test keeps them equal). Part of
 /// [`crate::module::engine_fingerprint`].
@@ -60,7 +65,15 @@ impl Runtime {
     pub fn shared() -> Result<Runtime, ModuleError> {
         SHARED
             .get_or_init(|| {
-                let engine = Engine::new(&wasmtime_config()).map_err(|e| format!("{e:#}"))?;
+                let mut config = wasmtime_config();
+                // Profiling the guest (docs/benchmarks.md, "Profiling"):
+                // names for the module's compiled functions in
+                // /tmp/perf-PID.map, read by `perf report`. It changes no
+                // compiled code, so artifacts load under it unchanged.
+                if std::env::var_os(PROFILER_VARIABLE).is_some_and(|v| v == "perfmap") {
+                    config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+                }
+                let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
                 start_epoch_ticker(&engine);
                 Ok(Runtime { engine })
             })

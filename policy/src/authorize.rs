@@ -3,8 +3,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::claims;
+use crate::claims::{self, Checked};
 use crate::config::{IssuerPolicy, Policy, render_context};
+use crate::json::{JsonObject, JsonValue};
 use crate::model::{
     Algorithm, Allow, Decision, Deny, DenyReason, DenyStatus, Grant, KeyInfo, KeyRing, LookupError,
     Request, VerificationKey, VerifyError,
@@ -49,23 +50,25 @@ impl Policy {
                 rule: Some(rule.label.clone()),
             });
         }
-        match self.verify(request, keys) {
-            // Without route rules every valid token may call every route:
-            // no rule to find, and the token's fields move into the allow.
-            Ok(token) if self.routes().is_empty() && self.context().is_empty() => {
+        // Without route rules every valid token may call every route: no
+        // rule to find, and the claims are never copied out of the token.
+        let decided = if self.routes().is_empty() && self.context().is_empty() {
+            self.verify_with(request, keys, |_, checked| {
                 Decision::Allow(Allow {
-                    principal: token.principal,
-                    issuer: token.issuer,
-                    context: token.context,
+                    principal: checked.principal,
+                    issuer: checked.issuer,
+                    context: checked.context,
                     grants: vec![Grant::allow("*", "/*")],
                     request_dependent: false,
-                    expires_at: token.expires_at,
+                    expires_at: checked.expires_at,
                     rule: None,
                 })
-            }
-            Ok(token) => self.decide(request, &token),
-            Err(deny) => Decision::Deny(deny),
-        }
+            })
+        } else {
+            self.verify(request, keys)
+                .map(|token| self.decide(request, &token))
+        };
+        decided.unwrap_or_else(Decision::Deny)
     }
 
     /// The route rules' decision for a verified token: the rule that
@@ -117,6 +120,23 @@ impl Policy {
     /// claim checks (time, audience, client, token use, required claims
     /// and scopes, principal).
     pub fn verify<K: KeyRing>(&self, request: &Request, keys: &K) -> Result<VerifiedToken, Deny> {
+        self.verify_with(request, keys, |claims, checked| VerifiedToken {
+            issuer: checked.issuer,
+            principal: checked.principal,
+            claims: claims.to_map(),
+            expires_at: checked.expires_at,
+            context: checked.context,
+        })
+    }
+
+    /// [`Policy::verify`], handing `then` the verified claims (borrowed
+    /// from the decoded payload) and what the issuer's checks established.
+    fn verify_with<K: KeyRing, T>(
+        &self,
+        request: &Request,
+        keys: &K,
+        then: impl FnOnce(&JsonObject<'_>, Checked) -> T,
+    ) -> Result<T, Deny> {
         let token = token::extract_token(&request.token_sources)?;
         let compact = token::parse_compact(token, self.limits())?;
         let alg = compact.header.alg;
@@ -165,36 +185,32 @@ impl Policy {
             None => decode_claims(&compact.payload)?,
         };
         let checked = claims::check(issuer, &claims, request.now)?;
-        Ok(VerifiedToken {
-            issuer: checked.issuer,
-            principal: checked.principal,
-            claims,
-            expires_at: checked.expires_at,
-            context: checked.context,
-        })
+        Ok(then(&claims, checked))
     }
 }
 
-fn decode_claims(payload: &[u8]) -> Result<Map<String, Value>, Deny> {
+fn decode_claims(payload: &[u8]) -> Result<JsonObject<'_>, Deny> {
     token::decode_object(payload, "payload")
         .map_err(|detail| Deny::new(DenyReason::InvalidClaims, detail))
 }
 
 fn select_issuer<'a>(
     issuers: &'a [IssuerPolicy],
-    claims: &Map<String, Value>,
+    claims: &JsonObject<'_>,
 ) -> Result<&'a IssuerPolicy, Deny> {
     match claims.get("iss") {
         None => Err(Deny::new(
             DenyReason::MissingClaim,
             "claim `iss` is missing",
         )),
-        Some(Value::String(iss)) => issuers.iter().find(|i| i.issuer == *iss).ok_or_else(|| {
-            Deny::new(
-                DenyReason::WrongIssuer,
-                format!("issuer {} is not configured", echo(iss)),
-            )
-        }),
+        Some(JsonValue::String(iss)) => {
+            issuers.iter().find(|i| i.issuer == *iss).ok_or_else(|| {
+                Deny::new(
+                    DenyReason::WrongIssuer,
+                    format!("issuer {} is not configured", echo(iss)),
+                )
+            })
+        }
         Some(_) => Err(Deny::new(
             DenyReason::InvalidClaims,
             "claim `iss` is not a string",

@@ -1,12 +1,11 @@
 //! Claim checks on a verified payload: what the issuer asks of its tokens.
 
-use serde_json::{Map, Value};
-
 use crate::config::{IssuerPolicy, has_control};
+use crate::json::{JsonObject, JsonValue};
 use crate::model::{Deny, DenyReason};
 use crate::token::echo;
 
-type Claims = Map<String, Value>;
+type Claims<'a> = JsonObject<'a>;
 
 /// The scope tokens of a `scope` (or string `scp`) claim: RFC 6749
 /// section 3.3 separates them by a space (%x20) only, so
@@ -16,20 +15,62 @@ fn scope_tokens(value: &str) -> Vec<&str> {
     value.split(' ').filter(|s| !s.is_empty()).collect()
 }
 
+/// What reading scopes needs of a JSON value, for both the token's own
+/// tree ([`JsonValue`], the issuer's checks) and serde_json's `Value`
+/// (route rules): a string, an array, or something else.
+pub(crate) enum Shape<'v, V> {
+    /// A string.
+    Text(&'v str),
+    /// An array.
+    Items(&'v [V]),
+    /// Anything else.
+    Other,
+}
+
+/// A JSON value whose [`Shape`] can be read.
+pub(crate) trait ScopeSource: Sized {
+    /// This value's shape.
+    fn shape(&self) -> Shape<'_, Self>;
+}
+
+impl ScopeSource for JsonValue<'_> {
+    fn shape(&self) -> Shape<'_, Self> {
+        match self {
+            JsonValue::String(s) => Shape::Text(s),
+            JsonValue::Array(items) => Shape::Items(items),
+            _ => Shape::Other,
+        }
+    }
+}
+
+impl ScopeSource for serde_json::Value {
+    fn shape(&self) -> Shape<'_, Self> {
+        match self {
+            serde_json::Value::String(s) => Shape::Text(s),
+            serde_json::Value::Array(items) => Shape::Items(items),
+            _ => Shape::Other,
+        }
+    }
+}
+
 /// The scopes a token grants: `scope` (space-separated), else `scp` (a
 /// string read the same way, or an array of strings); `None` when it has
 /// neither claim. A claim of another type is `invalid-claims`. The issuer's
-/// `required_scopes` and the route rules read scopes here, alike.
-pub(crate) fn granted_scopes(claims: &Claims) -> Result<Option<Vec<&str>>, Deny> {
-    Ok(Some(match (claims.get("scope"), claims.get("scp")) {
-        (Some(Value::String(s)), _) => scope_tokens(s),
+/// `required_scopes` and the route rules read scopes here, alike; they
+/// pass the values of the token's `scope` and `scp` claims.
+pub(crate) fn granted_scopes<'v, V: ScopeSource>(
+    scope: Option<&'v V>,
+    scp: Option<&'v V>,
+) -> Result<Option<Vec<&'v str>>, Deny> {
+    Ok(Some(match (scope.map(V::shape), scp.map(V::shape)) {
+        (Some(Shape::Text(s)), _) => scope_tokens(s),
         (Some(_), _) => return Err(invalid("scope", "a space-separated string")),
-        (None, Some(Value::String(s))) => scope_tokens(s),
-        (None, Some(Value::Array(items))) => items
+        (None, Some(Shape::Text(s))) => scope_tokens(s),
+        (None, Some(Shape::Items(items))) => items
             .iter()
-            .map(|v| {
-                v.as_str()
-                    .ok_or_else(|| invalid("scp", "a string or an array of strings"))
+            .map(|v| match v.shape() {
+                Shape::Text(s) => Ok(s),
+                _ => Err(invalid("scp", "a string or an array of strings")),
             })
             .collect::<Result<_, _>>()?,
         (None, Some(_)) => return Err(invalid("scp", "a string or an array of strings")),
@@ -52,10 +93,10 @@ fn invalid(name: &str, expected: &str) -> Deny {
 }
 
 /// A NumericDate claim: a JSON number, floored, saturated into `i64`.
-fn numeric_date(claims: &Claims, name: &str) -> Result<Option<i64>, Deny> {
+fn numeric_date(claims: &Claims<'_>, name: &str) -> Result<Option<i64>, Deny> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => {
+        Some(JsonValue::Number(n)) => {
             if let Some(i) = n.as_i64() {
                 Ok(Some(i))
             } else if n.as_u64().is_some() {
@@ -70,10 +111,10 @@ fn numeric_date(claims: &Claims, name: &str) -> Result<Option<i64>, Deny> {
 }
 
 /// A claim that may be a string or an array of strings.
-fn string_or_array<'a>(value: &'a Value, name: &str) -> Result<Vec<&'a str>, Deny> {
+fn string_or_array<'a>(value: &'a JsonValue<'_>, name: &str) -> Result<Vec<&'a str>, Deny> {
     match value {
-        Value::String(s) => Ok(vec![s.as_str()]),
-        Value::Array(items) => items
+        JsonValue::String(s) => Ok(vec![s]),
+        JsonValue::Array(items) => items
             .iter()
             .map(|v| {
                 v.as_str()
@@ -85,11 +126,11 @@ fn string_or_array<'a>(value: &'a Value, name: &str) -> Result<Vec<&'a str>, Den
 }
 
 /// Check `claims` against `issuer` at time `now`; build the allow.
-pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<Checked, Deny> {
+pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims<'_>, now: i64) -> Result<Checked, Deny> {
     match claims.get("iss") {
         None => return Err(missing("iss")),
-        Some(Value::String(iss)) if *iss == issuer.issuer => {}
-        Some(Value::String(iss)) => {
+        Some(JsonValue::String(iss)) if *iss == issuer.issuer => {}
+        Some(JsonValue::String(iss)) => {
             return Err(Deny::new(
                 DenyReason::WrongIssuer,
                 format!("issuer {} is not the configured issuer", echo(iss)),
@@ -161,7 +202,7 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
 
     if !issuer.client_ids.is_empty() {
         let values = match (claims.get("client_id"), claims.get("aud")) {
-            (Some(Value::String(id)), _) => vec![id.as_str()],
+            (Some(JsonValue::String(id)), _) => vec![id.as_ref()],
             (Some(_), _) => return Err(invalid("client_id", "a string")),
             (None, Some(aud)) => string_or_array(aud, "aud")?,
             (None, None) => {
@@ -185,8 +226,8 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
     if let Some(expected) = issuer.token_use {
         match claims.get("token_use") {
             None => return Err(missing("token_use")),
-            Some(Value::String(t)) if t == expected.as_str() => {}
-            Some(Value::String(t)) => {
+            Some(JsonValue::String(t)) if t == expected.as_str() => {}
+            Some(JsonValue::String(t)) => {
                 return Err(Deny::new(
                     DenyReason::WrongTokenUse,
                     format!(
@@ -201,7 +242,7 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
     }
 
     for name in &issuer.required_claims {
-        if claims.get(name).is_none_or(Value::is_null) {
+        if claims.get(name).is_none_or(JsonValue::is_null) {
             return Err(missing(name));
         }
     }
@@ -213,7 +254,7 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
         .principal_claims
         .iter()
         .find_map(|name| match claims.get(name) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(JsonValue::String(s)) if !s.is_empty() => Some(s.to_string()),
             _ => None,
         })
         .ok_or_else(|| {
@@ -227,7 +268,7 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
         })?;
 
     if !issuer.required_scopes.is_empty() {
-        let granted = match granted_scopes(claims)? {
+        let granted = match granted_scopes(claims.get("scope"), claims.get("scp"))? {
             Some(granted) => granted,
             None => {
                 let mut deny = Deny::new(
@@ -262,12 +303,12 @@ pub(crate) fn check(issuer: &IssuerPolicy, claims: &Claims, now: i64) -> Result<
         .context_claims
         .iter()
         .filter_map(|name| {
-            let value = claims.get(name)?;
+            let value = claims.get(name)?.to_value();
             // No CR/LF (or any control character) ever reaches a backend.
-            if has_control(value) {
+            if has_control(&value) {
                 return None;
             }
-            serde_json::to_string(value)
+            serde_json::to_string(&value)
                 .ok()
                 .map(|json| (name.clone(), json))
         })

@@ -13,6 +13,8 @@
 //! - `token`: the credential (one, `Bearer` scheme), the compact JWS and its
 //!   header (algorithm pinning, `typ`, untrusted header fields);
 //! - `authorize`: the pipeline, issuer and key selection, the signature;
+//! - `json`: a token's header and payload read into a borrowed tree (few
+//!   allocations), with unique top-level member names;
 //! - `claims`: time claims, issuer, audience, client, token use, scopes,
 //!   principal and context;
 //! - [`routes`]: the `[[route]]` rules (a segment trie, most specific rule
@@ -29,6 +31,7 @@ pub use toml;
 
 mod authorize;
 mod claims;
+mod json;
 pub mod routes;
 mod token;
 

@@ -1,14 +1,11 @@
 //! Credential extraction and compact JWS parsing: everything that can be
 //! checked before a key is involved.
 
-use std::fmt;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::{Map, Value};
 
 use crate::config::TokenLimits;
+use crate::json::{JsonObject, JsonValue, parse_object};
 use crate::model::{Algorithm, Deny, DenyReason, TokenSource};
 
 /// Longest accepted `kid`, in bytes.
@@ -33,49 +30,9 @@ pub(crate) fn decode_b64url(segment: &str) -> Result<Vec<u8>, base64::DecodeErro
     URL_SAFE_NO_PAD.decode(segment)
 }
 
-/// A JSON object whose top-level member names are unique.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StrictObject(pub Map<String, Value>);
-
-impl<'de> Deserialize<'de> for StrictObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = StrictObject;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StrictObject, A::Error> {
-                let mut map = Map::new();
-                while let Some(name) = access.next_key::<String>()? {
-                    let value: Value = access.next_value()?;
-                    if map.contains_key(&name) {
-                        return Err(de::Error::custom(format_args!(
-                            "duplicate member {}",
-                            echo(&name)
-                        )));
-                    }
-                    map.insert(name, value);
-                }
-                Ok(StrictObject(map))
-            }
-        }
-
-        deserializer.deserialize_map(ObjectVisitor)
-    }
-}
-
-/// Parse bytes as a JSON object with unique top-level member names.
-pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, serde_json::Error> {
-    serde_json::from_slice::<StrictObject>(bytes).map(|o| o.0)
-}
-
-/// Decode a base64url JSON object segment (header or payload).
-/// Parse decoded bytes as a JSON object without duplicate member names.
-pub(crate) fn decode_object(bytes: &[u8], what: &str) -> Result<Map<String, Value>, String> {
+/// Parse decoded bytes (header or payload) as a JSON object without
+/// duplicate member names; the error says what is wrong without quoting it.
+pub(crate) fn decode_object<'a>(bytes: &'a [u8], what: &str) -> Result<JsonObject<'a>, String> {
     parse_object(bytes).map_err(|e| format!("{what} is not a JSON object: {}", json_problem(&e)))
 }
 
@@ -272,20 +229,33 @@ pub(crate) fn parse_compact<'a>(token: &'a str, limits: &TokenLimits) -> Result<
             limits.max_token_bytes
         )));
     }
-    if !token.bytes().all(is_token_char) {
-        return Err(malformed(
-            "token contains characters other than base64url and `.`",
-        ));
-    }
-    let segments: Vec<&str> = token.split('.').collect();
-    let [header_b64, payload_b64, signature_b64] = segments.as_slice() else {
-        return Err(malformed(if segments.len() == 5 {
+    // A token that parses has only base64url and `.` (three segments, each
+    // decoded with the base64url alphabet), so the alphabet is checked
+    // byte by byte only when something failed, to say so first.
+    parse_segments(token, limits).map_err(|deny| {
+        if token.bytes().all(is_token_char) {
+            deny
+        } else {
+            malformed("token contains characters other than base64url and `.`")
+        }
+    })
+}
+
+/// [`parse_compact`] after the size check, for a token whose alphabet is
+/// not checked yet.
+fn parse_segments<'a>(token: &'a str, limits: &TokenLimits) -> Result<Compact<'a>, Deny> {
+    let mut segments = token.splitn(4, '.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        let count = token.split('.').count();
+        return Err(malformed(if count == 5 {
             String::from("token has 5 segments: encrypted JWTs (JWE) are not supported")
         } else {
-            format!(
-                "token has {} segment(s); a compact JWS has 3 (header.payload.signature)",
-                segments.len()
-            )
+            format!("token has {count} segment(s); a compact JWS has 3 (header.payload.signature)")
         }));
     };
     let header = parse_header(header_b64, limits)?;
@@ -330,7 +300,7 @@ fn parse_header(segment: &str, limits: &TokenLimits) -> Result<Header, Deny> {
 
     let alg = match header.get("alg") {
         None => return Err(malformed("header has no `alg`")),
-        Some(Value::String(alg)) => alg,
+        Some(JsonValue::String(alg)) => alg,
         Some(_) => return Err(malformed("header `alg` is not a string")),
     };
     if alg.eq_ignore_ascii_case("none") {
@@ -361,7 +331,7 @@ fn parse_header(segment: &str, limits: &TokenLimits) -> Result<Header, Deny> {
         ));
     }
     if let Some(b64) = header.get("b64")
-        && *b64 != Value::Bool(true)
+        && *b64 != JsonValue::Bool(true)
     {
         return Err(Deny::new(
             DenyReason::UntrustedHeader,
@@ -371,18 +341,18 @@ fn parse_header(segment: &str, limits: &TokenLimits) -> Result<Header, Deny> {
 
     let kid = match header.get("kid") {
         None => None,
-        Some(Value::String(kid)) if kid.len() > MAX_KID_BYTES => {
+        Some(JsonValue::String(kid)) if kid.len() > MAX_KID_BYTES => {
             return Err(malformed(format!(
                 "header `kid` is {} bytes, above the limit of {MAX_KID_BYTES} bytes",
                 kid.len()
             )));
         }
-        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(JsonValue::String(kid)) => Some(kid.to_string()),
         Some(_) => return Err(malformed("header `kid` is not a string")),
     };
     let typ = match header.get("typ") {
         None => None,
-        Some(Value::String(typ)) => Some(typ.clone()),
+        Some(JsonValue::String(typ)) => Some(typ.to_string()),
         Some(_) => return Err(malformed("header `typ` is not a string")),
     };
     Ok(Header { alg, kid, typ })

@@ -41,12 +41,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tollgate_bench_support::{
+    ALGS, Peers, median, mint_own_data, read_tokens, run_with_timeout, write_policy,
+};
 use tollgate_host::model::{Request, TokenSource};
 use tollgate_host::module::{DEFAULT_MODULE, Target, precompile_for};
 use tollgate_host::{PolicyModule, SandboxLimits};
 use tollgate_lambda::{LambdaSettings, State};
 
-const ALGS: [&str; 4] = ["rs256", "es256", "eddsa", "hs256"];
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// The last commit before the restructure of issue 8 (one crate held the
 /// CLI and the host; `bootstrap` linked clap and key generation).
@@ -105,7 +107,8 @@ fn main() {
     if let Some(peers) = &peers {
         for lib in ["aws", "jsonwebtoken"] {
             let figures = median_pair(cold_runs, || {
-                peers.cold(
+                node_cold_start(
+                    peers,
                     lib,
                     &data.join("jwks-rs256.json"),
                     &data.join("token1-rs256.txt"),
@@ -226,201 +229,25 @@ fn median_pair(runs: usize, mut f: impl FnMut() -> (f64, f64)) -> (f64, f64) {
     (median(&mut a), median(&mut b))
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-// ---------------------------------------------------------------- data
-
-fn read_tokens(data: &Path, alg: &str) -> Vec<String> {
-    std::fs::read_to_string(data.join(format!("tokens-{alg}.txt")))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// A tollgate policy for the peers' issuer and one algorithm's keys.
-fn write_policy(data: &Path, alg: &str, iss: &str, aud: &str) {
-    let name = match alg {
-        "rs256" => "RS256",
-        "es256" => "ES256",
-        "eddsa" => "EdDSA",
-        _ => "HS256",
-    };
-    let mut policy =
-        format!("[[issuer]]\nissuer = {iss:?}\nalgorithms = [{name:?}]\naudiences = [{aud:?}]\n");
-    let jwks: Value = serde_json::from_str(
-        &std::fs::read_to_string(data.join(format!("jwks-{alg}.json"))).unwrap(),
-    )
-    .unwrap();
-    if alg == "hs256" {
-        // HMAC keys are local secrets, never a JWK Set.
-        for key in jwks["keys"].as_array().unwrap() {
-            let kid = key["kid"].as_str().unwrap();
-            let file = format!("secret-{kid}.b64u");
-            std::fs::write(data.join(&file), key["k"].as_str().unwrap()).unwrap();
-            policy.push_str(&format!(
-                "\n[[issuer.secrets]]\nkid = {kid:?}\nfile = {file:?}\nencoding = \"base64url\"\nalgorithm = \"HS256\"\n"
-            ));
-        }
-    } else {
-        policy.push_str(&format!("jwks_file = \"jwks-{alg}.json\"\n"));
-    }
-    std::fs::write(data.join(format!("policy-{alg}.toml")), policy).unwrap();
-}
-
-/// Without Node: 3 keys per algorithm and tokens like the peers' (Cognito-like).
-fn mint_own_data(data: &Path, n: usize) -> Value {
-    use tollgate_keys::Algorithm;
-    use tollgate_keys::mint::SigningKey;
-    std::fs::create_dir_all(data).unwrap();
-    let iss = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_BenchPool1";
-    let aud = "bench-api-client-id";
-    for (alg, algorithm) in [
-        ("rs256", Algorithm::Rs256),
-        ("es256", Algorithm::Es256),
-        ("eddsa", Algorithm::EdDsa),
-        ("hs256", Algorithm::Hs256),
-    ] {
-        let keys: Vec<SigningKey> = (0..3)
-            .map(|i| SigningKey::generate(algorithm, &format!("k{i}")).unwrap())
-            .collect();
-        let jwks = json!({"keys": keys.iter().map(SigningKey::public_jwk).collect::<Vec<_>>()});
-        std::fs::write(data.join(format!("jwks-{alg}.json")), jwks.to_string()).unwrap();
-        let lines: Vec<String> = (0..n)
-            .map(|i| {
-                let claims = json!({
-                    "sub": format!("user-{i}"), "iss": iss, "aud": aud, "client_id": aud,
-                    "token_use": "access", "scope": "openid profile email orders/read orders/write",
-                    "iat": 1767225600, "nbf": 1767225600, "exp": 2082758400,
-                    "username": format!("user-{i}"), "cognito:groups": ["readers", "writers"],
-                });
-                keys[i % 3].sign_jwt(&claims, None).unwrap()
-            })
-            .collect();
-        std::fs::write(
-            data.join(format!("tokens-{alg}.txt")),
-            lines.join("\n") + "\n",
-        )
-        .unwrap();
-        std::fs::write(data.join(format!("token1-{alg}.txt")), &lines[0]).unwrap();
-    }
-    json!({"iss": iss, "aud": aud})
-}
-
 // ---------------------------------------------------------------- Node peers
 
-struct Peers {
-    dir: PathBuf,
-}
-
-impl Peers {
-    fn setup(work: &Path) -> Result<Self, String> {
-        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/peers");
-        let dir = work.join("peers");
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        for name in [
-            "bench.mjs",
-            "cold.mjs",
-            "gen.mjs",
-            "verifiers.mjs",
-            "package.json",
-            "package-lock.json",
-        ] {
-            std::fs::copy(source.join(name), dir.join(name))
-                .map_err(|e| format!("copy bench/peers/{name}: {e}"))?;
-        }
-        let version = Command::new("node")
-            .arg("--version")
-            .output()
-            .map_err(|e| format!("node: {e}"))?;
-        if !version.status.success() {
-            return Err("node --version failed".into());
-        }
-        if !dir.join("node_modules/aws-jwt-verify").is_dir() {
-            let status = run_with_timeout(
-                Command::new("npm")
-                    .args(["ci", "--silent", "--no-audit", "--no-fund"])
-                    .current_dir(&dir),
-                Duration::from_secs(600),
-            )?;
-            if !status {
-                return Err("npm ci failed (is the npm registry reachable?)".into());
-            }
-        }
-        Ok(Peers { dir })
-    }
-
-    fn generate(&self, data: &Path, n: usize) -> Value {
-        let meta_path = data.join("meta.json");
-        let existing: Option<Value> = std::fs::read_to_string(&meta_path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        if existing.as_ref().and_then(|m| m["n"].as_u64()) != Some(n as u64) {
-            let ok = run_with_timeout(
-                Command::new("node")
-                    .arg(self.dir.join("gen.mjs"))
-                    .arg(n.to_string())
-                    .arg(data)
-                    .stdout(Stdio::null()),
-                Duration::from_secs(600),
-            )
-            .unwrap_or(false);
-            assert!(ok, "node gen.mjs failed");
-        }
-        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap()
-    }
-
-    /// (ms to exit, peak RSS MiB) of one `node cold.mjs` process.
-    // The child is reaped by `wait4` (for its rusage), which clippy cannot see.
-    #[allow(clippy::zombie_processes)]
-    fn cold(&self, lib: &str, jwks: &Path, token: &Path) -> (f64, f64) {
-        let start = Instant::now();
-        let child = Command::new("node")
-            .arg(self.dir.join("cold.mjs"))
-            .arg(lib)
-            .arg(jwks)
-            .arg(token)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start node");
-        let (ok, rss_kib) = wait_rusage(child.id());
-        let ms = start.elapsed().as_secs_f64() * 1000.0;
-        assert!(ok, "node cold.mjs {lib} failed");
-        (ms, rss_kib as f64 / 1024.0)
-    }
-
-    /// µs per verification from `node bench.mjs` (None: unsupported).
-    fn warm(&self, lib: &str, alg: &str, data: &Path) -> Option<f64> {
-        let output = Command::new("node")
-            .arg(self.dir.join("bench.mjs"))
-            .arg(lib)
-            .arg(alg)
-            .arg(data)
-            .output()
-            .ok()?;
-        let line: Value = serde_json::from_slice(&output.stdout).ok()?;
-        line["us"].as_f64()
-    }
-}
-
-fn run_with_timeout(command: &mut Command, timeout: Duration) -> Result<bool, String> {
-    let mut child = command.spawn().map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return Ok(status.success());
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("timed out after {timeout:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// (ms to exit, peak RSS MiB) of one `node cold.mjs` process.
+// The child is reaped by `wait4` (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn node_cold_start(peers: &Peers, lib: &str, jwks: &Path, token: &Path) -> (f64, f64) {
+    let start = Instant::now();
+    let child = Command::new("node")
+        .arg(peers.script("cold.mjs"))
+        .arg(lib)
+        .arg(jwks)
+        .arg(token)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start node");
+    let (ok, rss_kib) = wait_rusage(child.id());
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    assert!(ok, "node cold.mjs {lib} failed");
+    (ms, rss_kib as f64 / 1024.0)
 }
 
 /// Reap `pid`; (exited successfully, peak RSS in KiB). `wait4` is the one

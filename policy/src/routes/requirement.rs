@@ -148,7 +148,7 @@ impl<'a> Evidence<'a> {
     /// Read the scopes of `claims` once (`scope`, else `scp`: see
     /// [`crate::claims`]' `granted_scopes`, which the issuer's checks use too).
     pub fn new(claims: &'a Map<String, Value>, issuer: &'a str) -> Self {
-        let scopes = match crate::claims::granted_scopes(claims) {
+        let scopes = match crate::claims::granted_scopes(claims.get("scope"), claims.get("scp")) {
             Ok(granted) => Ok(granted.unwrap_or_default()),
             Err(deny) => Err(deny.detail),
         };
