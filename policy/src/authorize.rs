@@ -251,23 +251,26 @@ fn verify_signature<K: KeyRing>(
     }
     // A key with a `kid` verifies only tokens that name it: a token without
     // a `kid` is tried against the issuer's keys without one (with a `kid`,
-    // the lookup returned only keys that have it).
-    let candidates: Vec<(&K::Key, KeyInfo)> = found
-        .iter()
-        .map(|key| (key, key.info()))
-        .filter(|(_, info)| kid.is_some() || info.kid.is_none())
-        .collect();
-    if candidates.is_empty() {
+    // the lookup returned only keys that have it). Then only keys whose
+    // JWK metadata fits the algorithm are tried. One pass, in lookup order.
+    let mut any_candidate = false;
+    let mut fitting: Vec<&K::Key> = Vec::with_capacity(found.len());
+    for key in &found {
+        let info = key.info();
+        if kid.is_none() && info.kid.is_some() {
+            continue;
+        }
+        any_candidate = true;
+        if key_fits(&info, alg) {
+            fitting.push(key);
+        }
+    }
+    if !any_candidate {
         return Err(Deny::new(
             DenyReason::UnknownKey,
             "the token has no `kid` and every key of this issuer has one; a key with a kid only verifies tokens whose header names it",
         ));
     }
-    let fitting: Vec<&K::Key> = candidates
-        .iter()
-        .filter(|(_, info)| key_fits(info, alg))
-        .map(|(key, _)| *key)
-        .collect();
     if fitting.is_empty() {
         return Err(Deny::new(
             DenyReason::KeyMismatch,

@@ -71,19 +71,26 @@ impl<'a> JsonValue<'a> {
     }
 }
 
+/// `a == b`, comparing the length and the first byte before the rest:
+/// claim names are short and many have the same length (`iss`, `aud`,
+/// `exp`, …), and a call to `memcmp` per pair is the cost in the guest.
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+}
+
 impl<'a> JsonObject<'a> {
     /// The value of the member `name` (the last one of that name).
     pub fn get(&self, name: &str) -> Option<&JsonValue<'a>> {
         self.0
             .iter()
             .rev()
-            .find(|(member, _)| member == name)
+            .find(|(member, _)| same_name(member, name))
             .map(|(_, value)| value)
     }
 
     /// Whether a member `name` is present.
     pub fn contains_key(&self, name: &str) -> bool {
-        self.0.iter().any(|(member, _)| member == name)
+        self.0.iter().any(|(member, _)| same_name(member, name))
     }
 
     /// The owned [`Map`] serde_json makes of the same text.
@@ -131,7 +138,7 @@ impl<'de> Visitor<'de> for TopLevel {
             let repeated = match &mut seen {
                 Some(seen) => !seen.insert(name.to_string()),
                 None => {
-                    let repeated = members.iter().any(|(member, _)| *member == name);
+                    let repeated = members.iter().any(|(member, _)| same_name(member, &name));
                     if !repeated && members.len() >= LINEAR_DUPLICATE_CHECK {
                         let mut set: BTreeSet<String> = members
                             .iter()
