@@ -169,3 +169,45 @@ fn echo_truncates_and_escapes() {
     assert_eq!(shown.chars().filter(|&c| c == 'é').count(), 64);
     assert!(shown.ends_with('…'));
 }
+
+/// The alphabet is checked only when parsing failed, and then its error
+/// comes first, whatever else is wrong: a token with a character outside
+/// base64url and `.` is malformed for that reason in every case.
+#[test]
+fn a_character_outside_the_alphabet_is_the_error_whatever_else_fails() {
+    use base64::Engine as _;
+    let limits = TokenLimits::default();
+    let b64 = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let none = b64(r#"{"alg":"none"}"#);
+    let good = b64(r#"{"alg":"HS256"}"#);
+    let payload = b64(r#"{"sub":"a"}"#);
+    for token in [
+        // A header that would be refused (alg none), a bad signature character.
+        format!("{none}.{payload}.c2ln*"),
+        // Too many segments and a comma.
+        format!("{good}.{payload}.c2ln.x,y"),
+        // Two segments and a space.
+        format!("{good} .{payload}"),
+        // A header that is not JSON, a `+` in the payload.
+        format!("e30x.{payload}+.c2ln"),
+        // Everything fine but a `=` pad.
+        format!("{good}.{payload}.c2ln="),
+    ] {
+        let deny = parse_compact(&token, &limits).unwrap_err();
+        assert_eq!(deny.reason, DenyReason::Malformed, "{token}");
+        assert_eq!(
+            deny.detail, "token contains characters other than base64url and `.`",
+            "{token}"
+        );
+    }
+    // Without such a character, the parse's own error stands.
+    let deny = parse_compact(&format!("{none}.{payload}.c2ln"), &limits).unwrap_err();
+    assert_eq!(deny.reason, DenyReason::DisallowedAlgorithm);
+    let deny = parse_compact(&format!("{good}.{payload}"), &limits).unwrap_err();
+    assert!(
+        deny.detail.starts_with("token has 2 segment(s)"),
+        "{}",
+        deny.detail
+    );
+    assert!(parse_compact(&format!("{good}.{payload}.c2ln"), &limits).is_ok());
+}
