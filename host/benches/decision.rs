@@ -28,7 +28,9 @@
 //! once, under the target dir); without them the run says so and uses
 //! tokens of the same shape minted in Rust. `TOLLGATE_BENCH_TOKENS` sets
 //! tokens per algorithm (default 20,000), `TOLLGATE_BENCH_ALGS` (e.g.
-//! `hs256,rs256`) the algorithms, for a profile. `cargo test --benches` runs a
+//! `hs256,rs256`) the algorithms, and `TOLLGATE_BENCH_PROFILE=SECONDS`
+//! makes the run only decide tokens for that long (a profile of the
+//! decision alone). `cargo test --benches` runs a
 //! quick pass on 300 tokens of its own.
 
 // Benchmarks: a failed expectation is a panic, and fixtures are indexed directly.
@@ -103,6 +105,12 @@ fn request(token: Option<&str>, now: i64) -> Request {
         now,
         ..Request::default()
     }
+}
+
+/// `TOLLGATE_BENCH_PROFILE=SECONDS`: only decide tokens, for that long per
+/// algorithm, and print nothing else (a profile of the decision alone).
+fn profile_seconds() -> Option<u64> {
+    std::env::var("TOLLGATE_BENCH_PROFILE").ok()?.parse().ok()
 }
 
 /// One algorithm's figures, in µs per token.
@@ -187,6 +195,16 @@ fn main() {
         let authorizer = Authorizer::from_config_file(engine.clone(), &policy_path)
             .expect("bench policy is valid");
         let tokens = read_tokens(&data, alg);
+        if let Some(seconds) = profile_seconds() {
+            // Only whole decisions, for a profile (docs/benchmarks.md).
+            let authorizer = Arc::new(authorizer);
+            let rate = throughput(&authorizer, &tokens, now, 1, Duration::from_secs(seconds));
+            println!(
+                "{}: {rate:.0} decisions/s for {seconds} s (profile)",
+                jose_name(alg)
+            );
+            continue;
+        }
         let row = measure(alg, &authorizer, &policy_path, &tokens, now);
         let row = Row {
             peer: peers.as_ref().and_then(|p| p.warm("aws", alg, &data)),
@@ -195,6 +213,9 @@ fn main() {
         print_row(&row);
         rows.push(row);
         authorizers.push((alg, Arc::new(authorizer), tokens));
+    }
+    if profile_seconds().is_some() {
+        return;
     }
     println!(
         "\nprimitive: the native signature check alone; native core: tollgate-policy compiled natively, same checks;\n\

@@ -137,8 +137,7 @@ impl Policy {
         keys: &K,
         then: impl FnOnce(&JsonObject<'_>, Checked) -> T,
     ) -> Result<T, Deny> {
-        let token = token::extract_token(&request.token_sources)?;
-        let compact = token::parse_compact(token, self.limits())?;
+        let compact = token::read_token(&request.token_sources, self.limits())?;
         let alg = compact.header.alg;
 
         // With one issuer the payload stays unread until the signature

@@ -106,7 +106,18 @@ impl<'a> JsonObject<'a> {
 /// Parse `bytes` as a JSON object whose top-level member names are unique
 /// (the error names the first repeated one).
 pub(crate) fn parse_object(bytes: &[u8]) -> Result<JsonObject<'_>, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    // Text that is UTF-8 as a whole (every token that verifies) is checked
+    // once here, not string by string; other bytes get serde_json's own
+    // error, where it finds them.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_with(serde_json::Deserializer::from_str(text)),
+        Err(_) => parse_with(serde_json::Deserializer::from_slice(bytes)),
+    }
+}
+
+fn parse_with<'a, R: serde_json::de::Read<'a>>(
+    mut deserializer: serde_json::Deserializer<R>,
+) -> Result<JsonObject<'a>, serde_json::Error> {
     let object = TopLevel.deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(object)

@@ -78,8 +78,68 @@ fn strip_bearer(value: &str) -> Option<&str> {
     }
 }
 
-/// The one token of the request, trimmed and without its `Bearer` scheme.
+/// The one token of the request, trimmed and without its `Bearer` scheme,
+/// with the comma check first: the plain form of what [`read_token`]
+/// does, which the tests compare it with.
+#[cfg(test)]
 pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
+    let (token, source) = extract_unjoined(sources)?;
+    match joined(source) {
+        Some(deny) => Err(deny),
+        None => Ok(token),
+    }
+}
+
+/// The request's one token, parsed ([`extract_token`], then
+/// [`parse_compact`]). A credential joined with commas is refused as
+/// several tokens, as [`extract_token`] does, but the scan for a comma
+/// runs only when something failed: a token that parses is three base64url
+/// segments, which hold no comma.
+pub(crate) fn read_token<'a>(
+    sources: &'a [TokenSource],
+    limits: &TokenLimits,
+) -> Result<Compact<'a>, Deny> {
+    let (token, source) = extract_unjoined(sources)?;
+    parse_compact(token, limits).map_err(|deny| joined(source).unwrap_or(deny))
+}
+
+/// Several credentials joined with commas in one source: refused as
+/// several tokens, before any other problem of that source.
+fn joined(source: &TokenSource) -> Option<Deny> {
+    match source {
+        TokenSource::AuthorizationHeader(value) => value.trim().contains(',').then(|| {
+            Deny::new(
+                DenyReason::MultipleTokens,
+                "the Authorization header holds several comma-separated values; send exactly one",
+            )
+        }),
+        TokenSource::Raw(value) => {
+            let value = value.trim_start();
+            // A JWS never holds a comma: these are credentials joined
+            // (HTTP API joins duplicate query parameters and headers so).
+            // Anything else with a comma (a JSON serialization, say) is
+            // left for the parser to call malformed.
+            (value.contains(',')
+                && value.split(',').all(|part| {
+                    let part = part.trim();
+                    let part = strip_bearer(part).unwrap_or(part);
+                    !part.is_empty() && part.bytes().all(is_token_char)
+                }))
+            .then(|| {
+                Deny::new(
+                    DenyReason::MultipleTokens,
+                    "the credential holds several comma-separated values; send exactly one",
+                )
+            })
+        }
+        TokenSource::OutsideCacheKey => None,
+    }
+}
+
+/// [`extract_token`] without the check for joined credentials: the token
+/// and the source it came from. Every refusal of a source checks
+/// [`joined`] first, so that check keeps its precedence.
+fn extract_unjoined(sources: &[TokenSource]) -> Result<(&str, &TokenSource), Deny> {
     // A credential the front door's cache would not see decides nothing:
     // an answer made on it would be reused for requests without it.
     if sources
@@ -109,23 +169,18 @@ pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
             ));
         }
     };
+    let refused = |deny: Deny| Err(joined(source).unwrap_or(deny));
     let token = match source {
         TokenSource::AuthorizationHeader(value) => {
             let value = value.trim();
-            if value.contains(',') {
-                return Err(Deny::new(
-                    DenyReason::MultipleTokens,
-                    "the Authorization header holds several comma-separated values; send exactly one",
-                ));
-            }
             if value.is_empty() {
-                return Err(Deny::new(
+                return refused(Deny::new(
                     DenyReason::MissingToken,
                     "the Authorization header is empty",
                 ));
             }
             if value.eq_ignore_ascii_case("bearer") {
-                return Err(Deny::new(
+                return refused(Deny::new(
                     DenyReason::MissingToken,
                     "the Authorization header has the Bearer scheme but no token",
                 ));
@@ -135,13 +190,13 @@ pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
                 None if !value.contains(|c: char| c.is_ascii_whitespace())
                     && value.contains('.') =>
                 {
-                    return Err(Deny::new(
+                    return refused(Deny::new(
                         DenyReason::MissingToken,
                         "the Authorization header has no scheme; expected `Bearer <token>`",
                     ));
                 }
                 None => {
-                    return Err(Deny::new(
+                    return refused(Deny::new(
                         DenyReason::MissingToken,
                         "the Authorization header does not use the Bearer scheme",
                     ));
@@ -150,24 +205,8 @@ pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
         }
         TokenSource::Raw(value) => {
             let value = value.trim_start();
-            if value.contains(',')
-                && value.split(',').all(|part| {
-                    let part = part.trim();
-                    let part = strip_bearer(part).unwrap_or(part);
-                    !part.is_empty() && part.bytes().all(is_token_char)
-                })
-            {
-                // A JWS never holds a comma: these are credentials joined
-                // (HTTP API joins duplicate query parameters and headers so).
-                // Anything else with a comma (a JSON serialization, say) is
-                // left for the parser to call malformed.
-                return Err(Deny::new(
-                    DenyReason::MultipleTokens,
-                    "the credential holds several comma-separated values; send exactly one",
-                ));
-            }
             if value.trim_end().eq_ignore_ascii_case("bearer") {
-                return Err(Deny::new(
+                return refused(Deny::new(
                     DenyReason::MissingToken,
                     "the credential has the Bearer prefix but no token",
                 ));
@@ -176,19 +215,19 @@ pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
         }
         // Refused above.
         TokenSource::OutsideCacheKey => {
-            return Err(Deny::new(
+            return refused(Deny::new(
                 DenyReason::MultipleTokens,
                 "a credential outside the front door's cache key",
             ));
         }
     };
     if token.is_empty() {
-        return Err(Deny::new(
+        return refused(Deny::new(
             DenyReason::MissingToken,
             "the credential is empty",
         ));
     }
-    Ok(token)
+    Ok((token, source))
 }
 
 /// The header fields the pipeline needs, already checked.

@@ -10,9 +10,14 @@ fn raw(v: &str) -> Vec<TokenSource> {
     vec![TokenSource::Raw(v.to_owned())]
 }
 
+/// The deny of `sources`; [`read_token`] (what the module runs: the
+/// comma check only after a failure) must refuse them alike.
 #[track_caller]
 fn reason(sources: &[TokenSource]) -> DenyReason {
-    extract_token(sources).expect_err("expected a deny").reason
+    let deny = extract_token(sources).expect_err("expected a deny");
+    let read = read_token(sources, &TokenLimits::default()).expect_err("read_token denies too");
+    assert_eq!((&read.reason, &read.detail), (&deny.reason, &deny.detail));
+    deny.reason
 }
 
 #[test]
@@ -31,6 +36,11 @@ fn extract_from_authorization_header() {
         DenyReason::MultipleTokens
     );
     assert_eq!(reason(&header("Bearer a.b.c,")), DenyReason::MultipleTokens);
+    assert_eq!(reason(&header(" Bearer ,")), DenyReason::MultipleTokens);
+    assert_eq!(
+        reason(&header("Basic a, Bearer b")),
+        DenyReason::MultipleTokens
+    );
     // Multi-byte input never splits a character.
     assert_eq!(reason(&header("Beaé x")), DenyReason::MissingToken);
     assert_eq!(reason(&header("ééééé")), DenyReason::MissingToken);
@@ -53,6 +63,12 @@ fn extract_raw() {
         reason(&raw("Bearer a.b.c, a.b.c")),
         DenyReason::MultipleTokens
     );
+    assert_eq!(reason(&raw("Bearer ,a.b.c")), DenyReason::MultipleTokens);
+    // A comma in something that is not a list of tokens: malformed.
+    let json = raw("{\"a\":1,\"b\":2}");
+    assert!(extract_token(&json).is_ok());
+    let deny = read_token(&json, &TokenLimits::default()).unwrap_err();
+    assert_eq!(deny.reason, DenyReason::Malformed, "{}", deny.detail);
 }
 
 #[test]
