@@ -9,6 +9,10 @@
 //! names must be unique, as before. [`JsonObject::to_map`] gives the owned
 //! [`Map`] route rules, context and custom modules read, equal to what
 //! `serde_json` makes of the same text (nested duplicates: the last wins).
+//!
+//! A token's usual JSON (no escapes, plain non-negative integers) is read
+//! by [`fast`], a reader of that subset; anything else, errors included,
+//! by serde_json, so the accepted grammar and every error are serde_json's.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -110,7 +114,10 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<JsonObject<'_>, serde_json::E
     // once here, not string by string; other bytes get serde_json's own
     // error, where it finds them.
     match std::str::from_utf8(bytes) {
-        Ok(text) => parse_with(serde_json::Deserializer::from_str(text)),
+        Ok(text) => match fast::object(text) {
+            Some(object) => Ok(object),
+            None => parse_with(serde_json::Deserializer::from_str(text)),
+        },
         Err(_) => parse_with(serde_json::Deserializer::from_slice(bytes)),
     }
 }
@@ -277,6 +284,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(JsonValue::Object(JsonObject(members)))
     }
 }
+
+mod fast;
 
 #[cfg(test)]
 mod tests;

@@ -137,3 +137,243 @@ fn lookups_and_conversions() {
         Some(serde_json::json!([1, "x"]))
     );
 }
+
+/// serde_json's reading alone (what the fast reader falls back to).
+fn serde_tree(text: &str) -> Result<JsonObject<'_>, serde_json::Error> {
+    parse_with(serde_json::Deserializer::from_str(text))
+}
+
+/// A small deterministic generator (xorshift), so a failure reproduces.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+const NAMES: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "scope",
+    "a",
+    "é",
+    "cognito:groups",
+    "",
+];
+const STRINGS: &[&str] = &[
+    "",
+    "abc",
+    "user-1",
+    "é€😀",
+    "sp ace",
+    "a\\nb",
+    "\\u0041",
+    "\\ud83d\\ude00",
+    "\\ud800",
+    "\\x",
+    "tab\there",
+    "ctl\u{1}x",
+    "del\u{7f}",
+    "q\\\"q",
+    "back\\\\slash",
+    "\\/",
+    "a longer plain string of many bytes",
+    "0123456789abcdef\u{1f}tail",
+    "twelve bytes\\nthen an escape",
+    "é€😀é€😀é€😀 unicode past eight",
+    "ends with a quote at byte 8\"",
+];
+const NUMBERS: &[&str] = &[
+    "0",
+    "1",
+    "42",
+    "01",
+    "00",
+    "-0",
+    "-1",
+    "1.5",
+    "1e3",
+    "1E+2",
+    "2e-1",
+    "1.",
+    ".5",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999999",
+    "-9223372036854775809",
+    "1767225600",
+    "2082758400",
+];
+const SPACES: &[&str] = &[
+    "", "", "", " ", "\n", "\t", "\r\n ", "\u{b}", "\u{c}", "\u{a0}",
+];
+
+fn random_value(random: &mut Random, depth: usize, out: &mut String) {
+    let space = |random: &mut Random, out: &mut String| out.push_str(random.pick(SPACES));
+    match if depth > 70 { 9 } else { random.below(10) } {
+        0 | 1 => {
+            out.push('{');
+            for i in 0..random.below(6) {
+                if i > 0 {
+                    out.push(',');
+                }
+                space(random, out);
+                out.push('"');
+                out.push_str(random.pick(NAMES));
+                out.push('"');
+                space(random, out);
+                out.push(':');
+                space(random, out);
+                random_value(random, depth + 1, out);
+                space(random, out);
+            }
+            out.push('}');
+        }
+        2 => {
+            out.push('[');
+            for i in 0..random.below(4) {
+                if i > 0 {
+                    out.push(',');
+                }
+                space(random, out);
+                random_value(random, depth + 1, out);
+            }
+            out.push(']');
+        }
+        3 if random.below(8) == 0 => {
+            // Deep nesting, past the fast reader's limit and at serde_json's.
+            let n = 60 + random.below(80);
+            out.push_str(&"[".repeat(n));
+            out.push_str(&"]".repeat(n));
+        }
+        3 | 4 => {
+            out.push('"');
+            out.push_str(random.pick(STRINGS));
+            out.push('"');
+        }
+        5 | 6 => out.push_str(random.pick(NUMBERS)),
+        7 => out.push_str(random.pick(&["true", "false", "null", "tru", "nul", "True"])),
+        _ => out.push_str(random.pick(&["1", "\"x\"", "null"])),
+    }
+}
+
+/// Random texts (objects of random values, then byte edits): whenever the
+/// fast reader answers, serde_json accepts the text and reads the same
+/// tree; whenever serde_json refuses a text, the fast reader does not
+/// answer. Both outcomes occur often enough to mean something.
+#[test]
+fn the_fast_reader_answers_only_what_serde_json_reads_the_same() {
+    let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    let (mut fast_answers, mut refused, mut texts) = (0, 0, 0);
+    let edits = [
+        "", ",", ":", "{", "}", "[", "]", "\"", "\\", " ", "0", "-", ".", "e", "a", "\u{0}",
+    ];
+    for case in 0..30_000 {
+        let mut text = String::new();
+        text.push_str(random.pick(SPACES));
+        random_value(&mut random, 0, &mut text);
+        text.push_str(random.pick(SPACES));
+        if text.starts_with('[') || !text.trim_start().starts_with('{') {
+            text = format!("{{\"v\":{text}}}");
+        }
+        // A third of the texts get one to three edits at char boundaries.
+        if case % 3 == 0 {
+            for _ in 0..=random.below(3) {
+                let boundaries: Vec<usize> = (0..=text.len())
+                    .filter(|i| text.is_char_boundary(*i))
+                    .collect();
+                let at = boundaries[random.below(boundaries.len())];
+                let end = boundaries.iter().copied().find(|b| *b > at).unwrap_or(at);
+                let edit = random.pick(&edits);
+                match random.below(3) {
+                    0 => text.insert_str(at, edit),
+                    1 => text.replace_range(at..end, edit),
+                    _ => text.replace_range(at..end, ""),
+                }
+            }
+        }
+        texts += 1;
+        let theirs = serde_tree(&text);
+        match (fast::object(&text), &theirs) {
+            (Some(ours), Ok(theirs)) => {
+                assert_eq!(&ours, theirs, "{text:?}");
+                assert_eq!(ours.to_map(), theirs.to_map(), "{text:?}");
+                fast_answers += 1;
+            }
+            (Some(ours), Err(e)) => {
+                panic!("the fast reader read {text:?} as {ours:?}; serde_json: {e}")
+            }
+            (None, Err(_)) => refused += 1,
+            (None, Ok(_)) => {}
+        }
+        // And the entry point answers exactly as serde_json.
+        match (parse_object(text.as_bytes()), theirs) {
+            (Ok(ours), Ok(theirs)) => assert_eq!(ours, theirs, "{text:?}"),
+            (Err(ours), Err(theirs)) => {
+                assert_eq!(ours.to_string(), theirs.to_string(), "{text:?}")
+            }
+            (ours, theirs) => panic!("{text:?}: {ours:?} / {theirs:?}"),
+        }
+    }
+    assert!(
+        fast_answers > texts / 10,
+        "the fast reader answered {fast_answers} of {texts}"
+    );
+    assert!(
+        refused > texts / 10,
+        "serde_json refused {refused} of {texts}"
+    );
+}
+
+#[test]
+fn a_token_payload_is_read_by_the_fast_reader() {
+    let text = r#"{"sub":"5f0c","iss":"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_BenchPool1","aud":"bench-api-client-id","client_id":"bench-api-client-id","token_use":"access","scope":"openid profile email orders/read orders/write","auth_time":1767225600,"iat":1767225600,"nbf":1767225600,"exp":2082758400,"jti":"1d2c","username":"user-0","cognito:groups":["readers","writers"]}"#;
+    let ours = fast::object(text).expect("the usual payload takes the fast path");
+    assert_eq!(ours.to_map(), serde_reading(text).unwrap());
+    for text in [
+        r#"{"a":"esc\n"}"#,
+        r#"{"a":-1}"#,
+        r#"{"a":1.5}"#,
+        r#"{"a":1,"a":2}"#,
+        r#"{"a":18446744073709551616}"#,
+    ] {
+        assert!(fast::object(text).is_none(), "{text}");
+    }
+}
+
+#[test]
+fn the_eight_byte_test_finds_every_byte_that_ends_a_plain_string() {
+    for special in (0u8..0x20).chain([b'"', b'\\']) {
+        for at in 0..8 {
+            let mut word = *b"abcdefgh";
+            word[at] = special;
+            assert!(
+                fast::needs_a_look(u64::from_le_bytes(word)),
+                "{special:#x} at {at}"
+            );
+        }
+    }
+    for plain in (0x20u8..=0xff).filter(|b| *b != b'"' && *b != b'\\') {
+        assert!(
+            !fast::needs_a_look(u64::from_le_bytes([plain; 8])),
+            "{plain:#x}"
+        );
+    }
+    assert!(!fast::needs_a_look(u64::from_le_bytes(*b"user-123")));
+}

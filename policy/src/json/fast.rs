@@ -1,0 +1,217 @@
+//! A reader for the JSON subset tokens are made of, in one pass with no
+//! generic machinery: objects, arrays, strings without escapes, `true`,
+//! `false`, `null` and non-negative integers that fit a `u64`.
+//!
+//! It answers `Some` only for text that serde_json accepts and reads into
+//! the same tree; at anything else (an escape, a sign, a fraction, an
+//! exponent, a leading zero, a control character, deep nesting, a repeated
+//! top-level name, any syntax error) it answers `None` and serde_json reads
+//! the text instead, so the grammar, the values and every error stay
+//! serde_json's. The tests compare the two on valid, invalid and random
+//! texts.
+
+use std::borrow::Cow;
+
+use super::{JsonObject, JsonValue, LINEAR_DUPLICATE_CHECK, same_name};
+
+/// Nesting this reader leaves to serde_json (whose limit is 128).
+const MAX_DEPTH: usize = 64;
+
+/// The top-level object of `text`, or `None` to let serde_json read it.
+pub(super) fn object(text: &str) -> Option<JsonObject<'_>> {
+    let mut reader = Reader {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    reader.skip_space();
+    let JsonValue::Object(object) = reader.value(0)? else {
+        return None;
+    };
+    // Unique top-level names; a large object is left to serde_json's set.
+    if object.0.len() > LINEAR_DUPLICATE_CHECK {
+        return None;
+    }
+    for (i, (name, _)) in object.0.iter().enumerate() {
+        if object
+            .0
+            .iter()
+            .take(i)
+            .any(|(seen, _)| same_name(seen, name))
+        {
+            return None;
+        }
+    }
+    reader.skip_space();
+    (reader.at == reader.bytes.len()).then_some(object)
+}
+
+struct Reader<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    /// JSON's whitespace: space, tab, line feed, carriage return.
+    fn skip_space(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// `byte` after optional whitespace.
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        self.skip_space();
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<JsonValue<'a>> {
+        match self.peek()? {
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b'"' => self.string().map(JsonValue::String),
+            b't' => self.literal("true", JsonValue::Bool(true)),
+            b'f' => self.literal("false", JsonValue::Bool(false)),
+            b'n' => self.literal("null", JsonValue::Null),
+            b'0'..=b'9' => self.integer(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &str, value: JsonValue<'a>) -> Option<JsonValue<'a>> {
+        let end = self.at.checked_add(word.len())?;
+        (self.bytes.get(self.at..end)? == word.as_bytes()).then(|| {
+            self.at = end;
+            value
+        })
+    }
+
+    /// A non-negative integer of at most 19 digits (so it fits a `u64`)
+    /// without a leading zero, followed by a delimiter; anything else is
+    /// serde_json's to read.
+    fn integer(&mut self) -> Option<JsonValue<'a>> {
+        let start = self.at;
+        let mut value: u64 = 0;
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            if self.at - start == 19 {
+                return None;
+            }
+            // 19 digits stay below 10^19 < u64::MAX: no overflow (and no
+            // 128-bit multiply, which a checked one costs in wasm32).
+            value = value * 10 + u64::from(digit - b'0');
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        if digits > 1 && self.bytes.get(start) == Some(&b'0') {
+            return None;
+        }
+        match self.peek() {
+            None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') => {
+                Some(JsonValue::Number(value.into()))
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// A string without escapes or control characters, borrowed.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.at += 1; // the opening quote
+        let start = self.at;
+        // Eight bytes at a time while none is a quote, a backslash or a
+        // control character; then byte by byte.
+        while let Some(chunk) = self.bytes.get(self.at..self.at + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if needs_a_look(u64::from_le_bytes(word)) {
+                break;
+            }
+            self.at += 8;
+        }
+        loop {
+            match self.peek()? {
+                b'"' => break,
+                b'\\' | 0x00..=0x1f => return None,
+                _ => self.at += 1,
+            }
+        }
+        let content = self.text.get(start..self.at)?;
+        self.at += 1; // the closing quote
+        Some(Cow::Borrowed(content))
+    }
+
+    fn array(&mut self, depth: usize) -> Option<JsonValue<'a>> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.at += 1; // `[`
+        let mut items = Vec::new();
+        self.skip_space();
+        if self.peek()? == b']' {
+            self.at += 1;
+            return Some(JsonValue::Array(items));
+        }
+        loop {
+            self.skip_space();
+            items.push(self.value(depth)?);
+            self.skip_space();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => {
+                    self.at += 1;
+                    return Some(JsonValue::Array(items));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<JsonValue<'a>> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        self.at += 1; // `{`
+        let mut members = Vec::with_capacity(if depth == 1 { 16 } else { 0 });
+        self.skip_space();
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(JsonValue::Object(JsonObject(members)));
+        }
+        loop {
+            self.skip_space();
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let name = self.string()?;
+            self.expect(b':')?;
+            self.skip_space();
+            let value = self.value(depth)?;
+            members.push((name, value));
+            self.skip_space();
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    return Some(JsonValue::Object(JsonObject(members)));
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Whether any byte of `word` is a quote, a backslash or below 0x20 (the
+/// zero-byte test of "Bit Twiddling Hacks", exact as a yes or no).
+pub(super) fn needs_a_look(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
+    below_space
+        || has_zero(word ^ (ONES * u64::from(b'"')))
+        || has_zero(word ^ (ONES * u64::from(b'\\')))
+}
