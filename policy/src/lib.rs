@@ -30,6 +30,7 @@ pub use tollgate_model as model;
 pub use toml;
 
 mod authorize;
+mod base64url;
 mod claims;
 mod json;
 pub mod routes;

@@ -1,9 +1,6 @@
 //! Credential extraction and compact JWS parsing: everything that can be
 //! checked before a key is involved.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use crate::config::TokenLimits;
 use crate::json::{JsonObject, JsonValue, parse_object};
 use crate::model::{Algorithm, Deny, DenyReason, TokenSource};
@@ -26,8 +23,8 @@ pub(crate) fn echo(value: &str) -> String {
 }
 
 /// Strict base64url: URL-safe alphabet, no padding, canonical trailing bits.
-pub(crate) fn decode_b64url(segment: &str) -> Result<Vec<u8>, base64::DecodeError> {
-    URL_SAFE_NO_PAD.decode(segment)
+pub(crate) fn decode_b64url(segment: &str) -> Result<Vec<u8>, crate::base64url::NotBase64Url> {
+    crate::base64url::decode(segment)
 }
 
 /// Parse decoded bytes (header or payload) as a JSON object without

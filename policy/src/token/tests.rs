@@ -1,5 +1,7 @@
 //! Tests of `token`.
 
+use base64::Engine as _;
+
 use super::*;
 
 fn header(v: &str) -> Vec<TokenSource> {

@@ -1,0 +1,60 @@
+//! Tests of `base64url`: it accepts and decodes exactly what `base64`'s
+//! `URL_SAFE_NO_PAD` does.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::*;
+
+#[track_caller]
+fn same_as_the_crate(text: &str) {
+    assert_eq!(
+        decode(text).ok(),
+        URL_SAFE_NO_PAD.decode(text).ok(),
+        "{text:?}"
+    );
+}
+
+#[test]
+fn every_short_text_over_a_mixed_alphabet_decodes_as_the_crate_decodes_it() {
+    // Valid characters, their neighbours, padding, and a non-ASCII byte.
+    let alphabet = [
+        "A", "Q", "g", "w", "z", "0", "9", "-", "_", "+", "/", "=", ".", " ", "é",
+    ];
+    let mut texts = vec![String::new()];
+    for _ in 0..4 {
+        let longer: Vec<String> = texts
+            .iter()
+            .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+            .collect();
+        texts.extend(longer.into_iter().filter(|t| t.chars().count() <= 4));
+        texts.sort();
+        texts.dedup();
+    }
+    assert!(texts.len() > 50_000, "{}", texts.len());
+    for text in &texts {
+        same_as_the_crate(text);
+        // And after a valid block, so the tail and the body both see it.
+        same_as_the_crate(&format!("AQID{text}"));
+    }
+}
+
+#[test]
+fn every_byte_value_round_trips_at_every_length() {
+    let bytes: Vec<u8> = (0..=255).collect();
+    for len in 0..bytes.len() {
+        let text = URL_SAFE_NO_PAD.encode(&bytes[..len]);
+        assert_eq!(decode(&text).as_deref(), Ok(&bytes[..len]), "{len}");
+    }
+}
+
+#[test]
+fn non_canonical_trailing_bits_are_refused() {
+    // "YQ" is "a"; "YR" sets bits that do not fit in the byte.
+    assert_eq!(decode("YQ").as_deref(), Ok(&b"a"[..]));
+    assert!(decode("YR").is_err());
+    assert_eq!(decode("YWI").as_deref(), Ok(&b"ab"[..]));
+    assert!(decode("YWJ").is_err());
+    assert!(decode("Y").is_err());
+    assert!(decode("YQ==").is_err());
+}
