@@ -13,6 +13,7 @@
 //! - `token`: the credential (one, `Bearer` scheme), the compact JWS and its
 //!   header (algorithm pinning, `typ`, untrusted header fields);
 //! - `authorize`: the pipeline, issuer and key selection, the signature;
+//! - `base64url`: strict base64url decoding of a token's segments;
 //! - `json`: a token's header and payload read into a borrowed tree (few
 //!   allocations), with unique top-level member names;
 //! - `claims`: time claims, issuer, audience, client, token use, scopes,
