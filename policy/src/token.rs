@@ -87,11 +87,12 @@ pub(crate) fn extract_token(sources: &[TokenSource]) -> Result<&str, Deny> {
     }
 }
 
-/// The request's one token, parsed ([`extract_token`], then
-/// [`parse_compact`]). A credential joined with commas is refused as
-/// several tokens, as [`extract_token`] does, but the scan for a comma
-/// runs only when something failed: a token that parses is three base64url
-/// segments, which hold no comma.
+/// The request's one token, parsed: the one credential, trimmed and
+/// without its `Bearer` scheme, then [`parse_compact`]. A credential
+/// joined with commas is refused as several tokens before any other
+/// problem of it, but the scan for a comma runs only when something
+/// failed: a token that parses is three base64url segments, which hold no
+/// comma. (The tests compare it with `extract_token`, the plain form.)
 pub(crate) fn read_token<'a>(
     sources: &'a [TokenSource],
     limits: &TokenLimits,

@@ -190,7 +190,7 @@ pub fn write_policy(data: &Path, alg: &str, iss: &str, aud: &str) {
 
 /// Without Node: three keys per algorithm and `n` tokens like the peers'
 /// (Cognito-like access tokens, `kid` round-robin, distinct `sub`), in the
-/// files `gen.mjs` writes; returns the same `meta.json`.
+/// files `gen.mjs` writes except `meta.json`, whose content it returns.
 pub fn mint_own_data(data: &Path, n: usize) -> Value {
     use tollgate_keys::Algorithm;
     use tollgate_keys::mint::SigningKey;
@@ -227,7 +227,7 @@ pub fn mint_own_data(data: &Path, n: usize) -> Value {
         .unwrap();
         std::fs::write(data.join(format!("token1-{alg}.txt")), &lines[0]).unwrap();
     }
-    let meta = json!({"iss": iss, "aud": aud, "n": n});
-    std::fs::write(data.join("meta.json"), meta.to_string()).unwrap();
-    meta
+    // No meta.json: that file marks gen.mjs's fixtures, which a later run
+    // with Node must not mistake these for.
+    json!({"iss": iss, "aud": aud, "n": n})
 }
