@@ -22,3 +22,8 @@ impl tollgate_sdk::Module for DefaultModule {
 
 #[cfg(target_arch = "wasm32")]
 tollgate_sdk::export!(DefaultModule);
+
+/// A decision's blocks from a per-call arena (`tollgate_sdk::arena`).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: tollgate_sdk::arena::CallArena = tollgate_sdk::arena::CallArena::new();

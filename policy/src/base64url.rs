@@ -34,51 +34,59 @@ fn value(byte: u8) -> u32 {
 /// Decode `segment`: the URL-safe alphabet only, no padding, a length that
 /// is not 1 more than a multiple of 4, and unused trailing bits zero.
 pub(crate) fn decode(segment: &str) -> Result<Vec<u8>, NotBase64Url> {
-    let input = segment.as_bytes();
-    let whole = input.len() / 4;
-    let tail = input.len() % 4;
-    let tail_bytes = match tail {
-        0 => 0,
-        2 => 1,
-        3 => 2,
-        _ => return Err(NotBase64Url),
-    };
-    let mut out = vec![0u8; whole * 3 + tail_bytes];
-    let (body, rest) = out.split_at_mut(whole * 3);
-    for (quad, triple) in input.chunks_exact(4).zip(body.chunks_exact_mut(3)) {
+    match decode_run(segment.as_bytes()) {
+        Ok((bytes, read)) if read == segment.len() => Ok(bytes),
+        _ => Err(NotBase64Url),
+    }
+}
+
+/// Decode the run of base64url characters `input` starts with, up to its
+/// first other byte (a compact JWS's `.`, say) or its end, under the rules
+/// of [`decode`]; also returns the run's length. Finding a segment's end
+/// while decoding it spares a separate scan for the dots.
+pub(crate) fn decode_run(input: &[u8]) -> Result<(Vec<u8>, usize), NotBase64Url> {
+    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 2);
+    let mut read = 0;
+    for quad in input.chunks_exact(4) {
         let &[a, b, c, d] = quad else {
             return Err(NotBase64Url);
         };
         let [a, b, c, d] = [a, b, c, d].map(value);
-        // INVALID has its high bit set: any invalid character shows here.
+        // INVALID has its high bit set: the run ends in this quad.
         if (a | b | c | d) & 0x80 != 0 {
-            return Err(NotBase64Url);
+            break;
         }
         let bits = a << 18 | b << 12 | c << 6 | d;
-        triple.copy_from_slice(&[(bits >> 16) as u8, (bits >> 8) as u8, bits as u8]);
+        out.extend_from_slice(&[(bits >> 16) as u8, (bits >> 8) as u8, bits as u8]);
+        read += 4;
     }
-    let last = input.get(whole * 4..).unwrap_or_default();
-    match (last, rest) {
-        ([], []) => {}
-        ([a, b], [x]) => {
+    // The run's last characters: fewer than four before its end.
+    let rest = input.get(read..).unwrap_or_default();
+    let tail = rest
+        .iter()
+        .take(3)
+        .take_while(|&&byte| value(byte) & 0x80 == 0)
+        .count();
+    match rest.get(..tail).unwrap_or_default() {
+        [] => {}
+        [a, b] => {
             let [a, b] = [*a, *b].map(value);
-            if (a | b) & 0x80 != 0 || b & 0x0f != 0 {
+            if b & 0x0f != 0 {
                 return Err(NotBase64Url);
             }
-            *x = (a << 2 | b >> 4) as u8;
+            out.push((a << 2 | b >> 4) as u8);
         }
-        ([a, b, c], [x, y]) => {
+        [a, b, c] => {
             let [a, b, c] = [*a, *b, *c].map(value);
-            if (a | b | c) & 0x80 != 0 || c & 0x03 != 0 {
+            if c & 0x03 != 0 {
                 return Err(NotBase64Url);
             }
             let bits = a << 10 | b << 4 | c >> 2;
-            *x = (bits >> 8) as u8;
-            *y = bits as u8;
+            out.extend_from_slice(&[(bits >> 8) as u8, bits as u8]);
         }
         _ => return Err(NotBase64Url),
     }
-    Ok(out)
+    Ok((out, read + tail))
 }
 
 #[cfg(test)]

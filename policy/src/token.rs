@@ -1,6 +1,7 @@
 //! Credential extraction and compact JWS parsing: everything that can be
 //! checked before a key is involved.
 
+use crate::base64url::decode_run;
 use crate::config::TokenLimits;
 use crate::json::{JsonObject, JsonValue, parse_object};
 use crate::model::{Algorithm, Deny, DenyReason, TokenSource};
@@ -279,8 +280,51 @@ pub(crate) fn parse_compact<'a>(token: &'a str, limits: &TokenLimits) -> Result<
 }
 
 /// [`parse_compact`] after the size check, for a token whose alphabet is
-/// not checked yet.
+/// not checked yet: [`segments_in_one_pass`] for a token that parses,
+/// [`parse_segments_apart`] (and its error) for any other.
 fn parse_segments<'a>(token: &'a str, limits: &TokenLimits) -> Result<Compact<'a>, Deny> {
+    match segments_in_one_pass(token, limits) {
+        Some(compact) => Ok(compact),
+        None => parse_segments_apart(token, limits),
+    }
+}
+
+/// A token that parses, read in one pass: each segment decoded up to the
+/// byte that ends it, which must be a `.` (then the end of the token), so
+/// no separate scan finds the dots. `Some` exactly when
+/// [`parse_segments_apart`] is `Ok`, with the same value (the tests
+/// compare the two); `None` at any problem, which that function then
+/// names.
+fn segments_in_one_pass<'a>(token: &'a str, limits: &TokenLimits) -> Option<Compact<'a>> {
+    let bytes = token.as_bytes();
+    let (header, header_len) = decode_run(bytes).ok()?;
+    if bytes.get(header_len) != Some(&b'.') || header_len / 4 * 3 > limits.max_header_bytes {
+        return None;
+    }
+    let payload_at = header_len + 1;
+    let (payload, payload_len) = decode_run(bytes.get(payload_at..)?).ok()?;
+    let signature_at = payload_at + payload_len + 1;
+    if bytes.get(signature_at - 1) != Some(&b'.') {
+        return None;
+    }
+    let signature_b64 = bytes.get(signature_at..)?;
+    let (signature, signature_len) = decode_run(signature_b64).ok()?;
+    if signature_len == 0 || signature_len != signature_b64.len() {
+        return None;
+    }
+    let header = check_header(&header, limits).ok()?;
+    Some(Compact {
+        signing_input: token.get(..signature_at - 1)?,
+        payload,
+        signature,
+        header,
+    })
+}
+
+/// [`parse_segments`] with the segments split apart first, then decoded
+/// and checked in turn: what names the problem of a token that does not
+/// parse.
+fn parse_segments_apart<'a>(token: &'a str, limits: &TokenLimits) -> Result<Compact<'a>, Deny> {
     let mut segments = token.splitn(4, '.');
     let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
         segments.next(),
@@ -325,6 +369,12 @@ fn parse_header(segment: &str, limits: &TokenLimits) -> Result<Header, Deny> {
         )));
     }
     let bytes = decode_b64url(segment).map_err(|_| malformed("header is not valid base64url"))?;
+    check_header(&bytes, limits)
+}
+
+/// The decoded header's checks: its size, its JSON, `alg`, the members
+/// that would name their own key, `crit`, `b64`, `kid` and `typ`.
+fn check_header(bytes: &[u8], limits: &TokenLimits) -> Result<Header, Deny> {
     if bytes.len() > limits.max_header_bytes {
         return Err(malformed(format!(
             "header is {} bytes, above the limit of {} bytes",
@@ -332,7 +382,7 @@ fn parse_header(segment: &str, limits: &TokenLimits) -> Result<Header, Deny> {
             limits.max_header_bytes
         )));
     }
-    let header = parse_object(&bytes)
+    let header = parse_object(bytes)
         .map_err(|e| malformed(format!("header is not a JSON object: {}", json_problem(&e))))?;
 
     let alg = match header.get("alg") {

@@ -26,6 +26,7 @@
 //! Natively, the crate offers the trait and the model, so a module's logic
 //! is unit-tested without wasm.
 
+pub mod arena;
 mod convert;
 mod rules;
 
@@ -107,9 +108,13 @@ macro_rules! export {
                     $crate::bindings::wit::Manifest,
                     $crate::bindings::wit::ConfigError,
                 > {
+                    // What the module keeps comes from the system
+                    // allocator, never from a per-call arena (`arena`).
+                    $crate::arena::disarm();
                     let (module, manifest) = $crate::configure_with::<$module>(&config)?;
                     CONFIGURED
                         .with(|slot| *slot.borrow_mut() = ::std::option::Option::Some(module));
+                    $crate::arena::arm();
                     ::std::result::Result::Ok(manifest)
                 }
 

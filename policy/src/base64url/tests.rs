@@ -58,3 +58,28 @@ fn non_canonical_trailing_bits_are_refused() {
     assert!(decode("Y").is_err());
     assert!(decode("YQ==").is_err());
 }
+
+#[test]
+fn a_run_ends_at_the_first_other_byte_and_decodes_as_its_prefix() {
+    let alphabet = ["A", "Q", "g", "w", "-", "_", "+", "=", ".", " ", "é"];
+    let mut texts = vec![String::new()];
+    for _ in 0..6 {
+        texts = texts
+            .iter()
+            .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+            .chain(texts.iter().cloned())
+            .filter(|t| t.chars().count() <= 6)
+            .collect();
+        texts.sort();
+        texts.dedup();
+    }
+    assert!(texts.len() > 100_000, "{}", texts.len());
+    for text in &texts {
+        let run = text
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .unwrap_or(text.len());
+        let expected = decode(&text[..run]).map(|bytes| (bytes, run));
+        assert_eq!(decode_run(text.as_bytes()), expected, "{text:?}");
+    }
+}

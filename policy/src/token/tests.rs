@@ -229,3 +229,86 @@ fn a_character_outside_the_alphabet_is_the_error_whatever_else_fails() {
     );
     assert!(parse_compact(&format!("{good}.{payload}.c2ln"), &limits).is_ok());
 }
+
+/// The one-pass reader answers `Some` exactly when reading the segments
+/// apart succeeds, with the same value, on valid tokens and on tokens
+/// edited at random (dots, padding, foreign bytes, cut or grown segments).
+#[test]
+fn the_one_pass_reader_agrees_with_reading_the_segments_apart() {
+    let b64 = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let headers = [
+        r#"{"alg":"HS256","typ":"JWT","kid":"k0"}"#,
+        r#"{"alg":"RS256"}"#,
+        r#"{"alg":"none"}"#,
+        r#"{"alg":"HS256","jku":"x"}"#,
+        r#"{"alg":"HS256","alg":"HS256"}"#,
+        "[]",
+        "",
+    ];
+    let payloads = [r#"{"sub":"a","exp":1}"#, "{}", "", "not json"];
+    let signatures = ["c2ln", "c2lnbmF0dXJl", "c2lnbmF0dXJlIQ", "", "Zm9vYg"];
+    let edits: &[&str] = &[".", "..", "=", "+", "/", " ", "é", "A", "Q", "-", "_", "\0"];
+    let mut tokens = Vec::new();
+    for h in headers {
+        for p in payloads {
+            for s in signatures {
+                tokens.push(format!("{}.{}.{s}", b64(h), b64(p)));
+            }
+        }
+    }
+    tokens.push(format!("{}.e30", b64(headers[0])));
+    tokens.push(format!("{}.e30.c2ln.c2ln.c2ln", b64(headers[0])));
+    tokens.push(format!("{}.e30.c2ln.", b64(headers[0])));
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let base = tokens.clone();
+    for _ in 0..20_000 {
+        let mut token = base[next(base.len())].clone();
+        for _ in 0..=next(3) {
+            let mut at = next(token.len() + 1);
+            while !token.is_char_boundary(at) {
+                at -= 1;
+            }
+            let edit = edits[next(edits.len())];
+            match next(3) {
+                0 => token.insert_str(at, edit),
+                1 if at < token.len() => {
+                    let end = (at + 1..=token.len())
+                        .find(|&end| token.is_char_boundary(end))
+                        .unwrap_or(token.len());
+                    token.replace_range(at..end, edit);
+                }
+                _ => token.truncate(at),
+            }
+        }
+        tokens.push(token);
+    }
+    let small = TokenLimits {
+        max_header_bytes: 30,
+        ..TokenLimits::default()
+    };
+    let (mut parsed, mut refused) = (0, 0);
+    for limits in [TokenLimits::default(), small] {
+        for token in &tokens {
+            let apart = parse_segments_apart(token, &limits);
+            match segments_in_one_pass(token, &limits) {
+                Some(compact) => {
+                    assert_eq!(apart.as_ref(), Ok(&compact), "{token:?}");
+                    parsed += 1;
+                }
+                None => {
+                    assert!(apart.is_err(), "{token:?}: {apart:?}");
+                    refused += 1;
+                }
+            }
+            assert_eq!(parse_segments(token, &limits), apart, "{token:?}");
+        }
+    }
+    // Both outcomes are well represented.
+    assert!(parsed > 250 && refused > 10_000, "{parsed} {refused}");
+}
