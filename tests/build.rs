@@ -1,5 +1,6 @@
 //! Builds the test-only policy modules as components: the misbehaving one,
-//! one built for an older contract (`tollgate:authorizer@0.2.0`), and the
+//! one built for an older contract (`tollgate:authorizer@0.2.0`), one
+//! built for the 0.5 line's first release (`0.5.0`), and the
 //! custom-module examples under `examples/`.
 
 use std::error::Error;
@@ -19,6 +20,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         "tollgate-old-contract-guest",
         &["tests/old-contract-guest"],
         "old_contract_guest.wasm",
+    )?;
+    tollgate_build_support::build_component(
+        root,
+        "tollgate-contract-050-guest",
+        &["tests/contract-0.5.0-guest"],
+        "contract_050_guest.wasm",
     )?;
     // The examples are built on the SDK and the verification core: a change
     // there rebuilds them too.

@@ -169,7 +169,7 @@ fn unsigned(keys: &Keys, spec: &Spec) -> Vec<u8> {
 }
 
 fn tollgate_sdk_wit() -> &'static str {
-    "0.5.0"
+    tollgate_host::module::WIT_VERSION
 }
 
 /// The bundle, signed by `key`.
@@ -663,7 +663,7 @@ async fn a_bundles_policy_reads_keys_only_from_its_own_files() {
             &BundleBuilder::new(
                 NAME,
                 1,
-                "0.5.0",
+                tollgate_sdk_wit(),
                 "2026-12-01T00:00:00Z",
                 DEFAULT_MODULE.to_vec(),
                 policy(&spec(1, "/a")).replace("files/jwks.json", &outside),

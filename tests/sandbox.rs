@@ -63,6 +63,79 @@ fn a_trap_is_an_internal_error_and_the_next_request_works() {
     assert_still_serves(&authorizer);
 }
 
+/// `verify-found` with an index no `find-keys` of the call gave is the
+/// module's bug: the call traps (an internal error naming it, never an
+/// allow), and the next request still works.
+#[test]
+fn a_key_index_no_find_gave_is_an_internal_error() {
+    let authorizer = misbehaving(SandboxLimits::default());
+    match ask(&authorizer, "/verify-unfound") {
+        Decision::Error { reason, message } => {
+            assert_eq!(reason, "internal-error");
+            assert!(
+                message.contains("verify-found: no key has index 0"),
+                "{message}"
+            );
+        }
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+    assert_still_serves(&authorizer);
+}
+
+/// A module built for 0.5.0 (key resources: `lookup`, `info`, `verify`,
+/// dropping the handle) runs in this 0.5.x host unchanged: its imports
+/// resolve to this host's later 0.5 interface, and it verifies.
+#[test]
+fn a_module_built_for_0_5_0_runs_and_verifies_through_key_resources() {
+    use tollgate_keys::Algorithm;
+    use tollgate_keys::mint::SigningKey;
+
+    let module = tollgate_tests::CONTRACT_050_MODULE;
+    let imports = tollgate_tests::component_imports(module);
+    assert!(
+        imports
+            .iter()
+            .any(|i| i == "tollgate:authorizer/keys@0.5.0"),
+        "{imports:?}"
+    );
+    assert_ne!(tollgate_host::module::WIT_VERSION, "0.5.0");
+    let key = SigningKey::generate(Algorithm::Es256, "k1").unwrap();
+    let other = SigningKey::generate(Algorithm::Es256, "k1").unwrap();
+    let authorizer = Authorizer::new(
+        PolicyModule::from_bytes(module, SandboxLimits::default()).expect("a 0.5.0 module loads"),
+        "https://issuer.example jwks.json",
+        &ConfigBase::Embedded(vec![("jwks.json".into(), key.jwks().to_string())]),
+        "0.5.0 module",
+    )
+    .expect("it configures");
+    let hex = |bytes: Vec<u8>| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+    let ask = |kid: &str, signer: &SigningKey| {
+        authorizer.authorize(&Request {
+            path: "/".into(),
+            method: "GET".into(),
+            headers: vec![
+                ("x-kid".into(), kid.into()),
+                ("x-message".into(), "message".into()),
+                ("x-signature".into(), hex(signer.sign(b"message").unwrap())),
+            ],
+            now: 1,
+            ..Request::default()
+        })
+    };
+    match ask("k1", &key) {
+        Decision::Allow(allow) => assert_eq!(allow.principal, "k1"),
+        other => panic!("a 0.5.0 module verifies a good signature: {other:?}"),
+    }
+    match ask("k1", &other) {
+        Decision::Deny(deny) => assert_eq!(deny.reason, DenyReason::BadSignature),
+        other => panic!("another key's signature: {other:?}"),
+    }
+    match ask("k2", &key) {
+        Decision::Deny(deny) => assert_eq!(deny.reason, DenyReason::UnknownKey),
+        other => panic!("an unknown kid: {other:?}"),
+    }
+}
+
 /// std's stdio plumbing (`wasi:cli`, `wasi:io`) is all a module may import
 /// besides the contract: it loads, linked as traps, so a `println!` fails
 /// the call with an error naming `wasi:cli/stdout`, and the next request

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tollgate_keys::{KeySet, KeyStore};
 
-use crate::bindings::{KeyMiss, wit};
+use crate::bindings::KeyMiss;
 use crate::key_sources::{ConfigBase, issuer_keys, read_config};
 use crate::model::canonical_path::{canonicalize as canonicalize_path, check_method};
 use crate::model::{
@@ -339,11 +339,7 @@ impl Authorizer {
             Ok(instance) => instance,
             Err(e) => return (internal_error(&e), Vec::new()),
         };
-        let mut asked = wit::Request::from(request);
-        if asked.raw_path.is_empty() {
-            asked.raw_path.clone_from(&asked.path);
-        }
-        match instance.authorize(&asked) {
+        match instance.authorize(request) {
             Ok((decision, misses)) => {
                 self.checkin(instance);
                 let decision = Decision::from(decision);

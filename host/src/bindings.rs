@@ -29,6 +29,78 @@ pub(crate) use generated::{Authorizer as AuthorizerWorld, AuthorizerPre as Autho
 
 tollgate_sdk::wit_conversions!(types = self::wit, keys = self::wit_keys);
 
+/// A request with nothing in it, to be refilled by [`refill_request`].
+pub(crate) fn empty_request() -> wit::Request {
+    wit::Request {
+        token_sources: Vec::new(),
+        method: String::new(),
+        path: String::new(),
+        raw_path: String::new(),
+        headers: Vec::new(),
+        query: Vec::new(),
+        source_ip: None,
+        now: 0,
+    }
+}
+
+/// Make `scratch` the bindings' form of `request` (`raw_path` defaulting to
+/// `path`), reusing its strings' capacity: what `wit::Request::from` makes,
+/// without an allocation per call once the instance is warm.
+pub(crate) fn refill_request(scratch: &mut wit::Request, request: &model::Request) {
+    scratch.token_sources.truncate(request.token_sources.len());
+    for (i, source) in request.token_sources.iter().enumerate() {
+        match (scratch.token_sources.get_mut(i), source) {
+            (
+                Some(wit::TokenSource::AuthorizationHeader(kept)),
+                model::TokenSource::AuthorizationHeader(value),
+            )
+            | (Some(wit::TokenSource::Raw(kept)), model::TokenSource::Raw(value)) => {
+                kept.clone_from(value);
+            }
+            (slot, source) => {
+                let fresh = match source {
+                    model::TokenSource::AuthorizationHeader(v) => {
+                        wit::TokenSource::AuthorizationHeader(v.clone())
+                    }
+                    model::TokenSource::Raw(v) => wit::TokenSource::Raw(v.clone()),
+                    model::TokenSource::OutsideCacheKey => wit::TokenSource::OutsideCacheKey,
+                };
+                match slot {
+                    Some(slot) => *slot = fresh,
+                    None => scratch.token_sources.push(fresh),
+                }
+            }
+        }
+    }
+    scratch.method.clone_from(&request.method);
+    scratch.path.clone_from(&request.path);
+    scratch.raw_path.clone_from(if request.raw_path.is_empty() {
+        &request.path
+    } else {
+        &request.raw_path
+    });
+    refill_fields(&mut scratch.headers, &request.headers);
+    refill_fields(&mut scratch.query, &request.query);
+    scratch.source_ip.clone_from(&request.source_ip);
+    scratch.now = request.now;
+}
+
+fn refill_fields(scratch: &mut Vec<wit::Field>, pairs: &[(String, String)]) {
+    scratch.truncate(pairs.len());
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        match scratch.get_mut(i) {
+            Some(field) => {
+                field.name.clone_from(name);
+                field.value.clone_from(value);
+            }
+            None => scratch.push(wit::Field {
+                name: name.clone(),
+                value: value.clone(),
+            }),
+        }
+    }
+}
+
 /// A key the guest holds a handle to: a shared reference into the key cache.
 pub struct KeyHandle(Arc<NativeKey>);
 
@@ -45,12 +117,18 @@ pub struct KeyMiss {
 }
 
 /// Per-store state: the resource table for key handles, the memory limiter,
-/// the shared key cache and the lookups that missed during the current call.
+/// the shared key cache, the lookups that missed during the current call,
+/// and the keys the last `find-keys` of the current call found.
 pub(crate) struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) limits: StoreLimits,
     pub(crate) keys: Arc<KeyStore>,
     pub(crate) misses: Vec<KeyMiss>,
+    /// What `verify-found` verifies with, by index: every key `find-keys`
+    /// found in the current call, the very keys whose metadata the module
+    /// was shown, even if the key cache changes meanwhile. Emptied at
+    /// each call's start and end.
+    pub(crate) found: Vec<Arc<NativeKey>>,
 }
 
 impl HostState {
@@ -66,12 +144,40 @@ impl HostState {
                 .build(),
             keys,
             misses: Vec::new(),
+            found: Vec::new(),
         }
+    }
+
+    /// Forget what the last call found and missed: a new call starts.
+    pub(crate) fn start_call(&mut self) {
+        self.misses.clear();
+        self.found.clear();
+    }
+
+    /// The issuer's keys for `kid` from the cache, or the miss recorded.
+    fn lookup_keys(
+        &mut self,
+        issuer: String,
+        kid: Option<String>,
+    ) -> Result<Vec<Arc<NativeKey>>, model::LookupError> {
+        self.keys.lookup(&issuer, kid.as_deref()).inspect_err(|e| {
+            if self.misses.len() < MAX_RECORDED_MISSES {
+                self.misses.push(KeyMiss {
+                    issuer,
+                    kid,
+                    error: *e,
+                });
+            }
+        })
     }
 }
 
 /// A module can look up many times per call; the host needs only the first few.
 const MAX_RECORDED_MISSES: usize = 4;
+
+/// Keys `find-keys` may find in one call (the host keeps each until the
+/// call ends): a decision needs a handful, a module that finds more loops.
+const MAX_FOUND_KEYS: usize = 1024;
 
 impl wit_keys::Host for HostState {
     fn lookup(
@@ -79,24 +185,59 @@ impl wit_keys::Host for HostState {
         issuer: String,
         kid: Option<String>,
     ) -> wasmtime::Result<Result<Vec<Resource<KeyHandle>>, wit_keys::LookupError>> {
-        let found = match self.keys.lookup(&issuer, kid.as_deref()) {
+        let found = match self.lookup_keys(issuer, kid) {
             Ok(found) => found,
-            Err(e) => {
-                if self.misses.len() < MAX_RECORDED_MISSES {
-                    self.misses.push(KeyMiss {
-                        issuer,
-                        kid,
-                        error: e,
-                    });
-                }
-                return Ok(Err(e.into()));
-            }
+            Err(e) => return Ok(Err(e.into())),
         };
         let mut handles = Vec::with_capacity(found.len());
         for key in found {
             handles.push(self.table.push(KeyHandle(key))?);
         }
         Ok(Ok(handles))
+    }
+
+    fn find_keys(
+        &mut self,
+        issuer: String,
+        kid: Option<String>,
+    ) -> wasmtime::Result<Result<Vec<wit_keys::FoundKey>, wit_keys::LookupError>> {
+        let found = match self.lookup_keys(issuer, kid) {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        if self.found.len() + found.len() > MAX_FOUND_KEYS {
+            return Err(wasmtime::format_err!(
+                "find-keys: the module found more than {MAX_FOUND_KEYS} keys in one call"
+            ));
+        }
+        let mut keys = Vec::with_capacity(found.len());
+        for key in found {
+            keys.push(wit_keys::FoundKey {
+                // Below MAX_FOUND_KEYS: always fits.
+                index: u32::try_from(self.found.len()).unwrap_or(u32::MAX),
+                info: key.info().clone().into(),
+            });
+            self.found.push(key);
+        }
+        Ok(Ok(keys))
+    }
+
+    fn verify_found(
+        &mut self,
+        index: u32,
+        algorithm: wit::Algorithm,
+        message: Vec<u8>,
+        signature: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), wit_keys::VerifyError>> {
+        let Some(key) = usize::try_from(index).ok().and_then(|i| self.found.get(i)) else {
+            return Err(wasmtime::format_err!(
+                "verify-found: no key has index {index}; find-keys found {} in this call",
+                self.found.len()
+            ));
+        };
+        Ok(key
+            .verify(algorithm.into(), &message, &signature)
+            .map_err(Into::into))
     }
 }
 
@@ -195,6 +336,50 @@ mod tests {
         for e in [VerifyError::BadSignature, VerifyError::KeyMismatch] {
             assert_eq!(VerifyError::from(wit_keys::VerifyError::from(e)), e);
             assert_eq!(case_name(wit_keys::VerifyError::from(e)), case_name(e));
+        }
+    }
+
+    /// Refilling one scratch request with requests of every shape, in
+    /// turn, gives each time what a fresh conversion gives (with the raw
+    /// path defaulting to the path): nothing of the one before is left.
+    #[test]
+    fn a_refilled_request_is_the_request_converted() {
+        let full = Request {
+            token_sources: vec![
+                TokenSource::AuthorizationHeader("Bearer a.b.c".into()),
+                TokenSource::Raw("d.e.f".into()),
+                TokenSource::OutsideCacheKey,
+            ],
+            method: "POST".into(),
+            path: "/orders/42".into(),
+            raw_path: "/orders//42/".into(),
+            headers: vec![("x-a".into(), "1".into()), ("x-b".into(), "2".into())],
+            query: vec![("q".into(), "1".into())],
+            source_ip: Some("192.0.2.1".into()),
+            now: 7,
+        };
+        let swapped = Request {
+            token_sources: vec![
+                TokenSource::Raw("g.h.i".into()),
+                TokenSource::AuthorizationHeader("Bearer j".into()),
+            ],
+            headers: vec![("x-c".into(), "3".into())],
+            ..full.clone()
+        };
+        let bare = Request {
+            method: "GET".into(),
+            path: "/".into(),
+            now: 9,
+            ..Request::default()
+        };
+        let mut scratch = super::empty_request();
+        for request in [&full, &bare, &swapped, &full, &swapped, &bare] {
+            super::refill_request(&mut scratch, request);
+            let mut expected = wit::Request::from(request);
+            if expected.raw_path.is_empty() {
+                expected.raw_path.clone_from(&expected.path);
+            }
+            assert_eq!(format!("{scratch:?}"), format!("{expected:?}"));
         }
     }
 
@@ -372,5 +557,138 @@ mod tests {
             bits: 256,
         };
         assert_eq!(KeyInfo::from(wit_keys::KeyInfo::from(info.clone())), info);
+    }
+}
+
+#[cfg(test)]
+mod found_keys {
+    //! `find-keys` and `verify-found` on the host state, called as the
+    //! module's imports are: indexes grow across finds within a call, each
+    //! names the very key found, and nothing survives the call.
+
+    use std::sync::Arc;
+
+    use tollgate_keys::{Algorithm, KeySet, KeyStore, NativeKey};
+
+    use super::wit_keys::Host as _;
+    use super::{HostState, MAX_FOUND_KEYS, wit, wit_keys};
+
+    /// HMAC-SHA256 of `message` under `secret`, as a key verifies it.
+    fn hs256(secret: &[u8], message: &[u8]) -> Vec<u8> {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+        aws_lc_rs::hmac::sign(&key, message).as_ref().to_vec()
+    }
+
+    fn state(kids: &[(&str, u8)]) -> HostState {
+        let store = KeyStore::new();
+        store.set_keys(
+            "iss",
+            KeySet::new(
+                kids.iter()
+                    .map(|(kid, byte)| {
+                        Arc::new(
+                            NativeKey::from_secret(
+                                &[*byte; 32],
+                                Some((*kid).into()),
+                                Algorithm::Hs256,
+                            )
+                            .unwrap(),
+                        )
+                    })
+                    .collect(),
+            ),
+        );
+        HostState::new(Arc::new(store), 1 << 20)
+    }
+
+    fn find(state: &mut HostState, kid: Option<&str>) -> Vec<wit_keys::FoundKey> {
+        state
+            .find_keys("iss".into(), kid.map(Into::into))
+            .unwrap()
+            .unwrap()
+    }
+
+    fn verify(state: &mut HostState, index: u32, secret: u8) -> wasmtime::Result<bool> {
+        let signature = hs256(&[secret; 32], b"message");
+        state
+            .verify_found(index, wit::Algorithm::Hs256, b"message".to_vec(), signature)
+            .map(|verified| verified.is_ok())
+    }
+
+    #[test]
+    fn indexes_count_every_key_found_in_the_call_and_name_that_key() {
+        let mut state = state(&[("a", 1), ("b", 2)]);
+        let first = find(&mut state, None);
+        let second = find(&mut state, Some("b"));
+        let kids = |found: &[wit_keys::FoundKey]| -> Vec<(u32, Option<String>)> {
+            found
+                .iter()
+                .map(|key| (key.index, key.info.kid.clone()))
+                .collect()
+        };
+        assert_eq!(kids(&first), [(0, Some("a".into())), (1, Some("b".into()))]);
+        // A later find does not renumber the keys found before it.
+        assert_eq!(kids(&second), [(2, Some("b".into()))]);
+        assert!(verify(&mut state, 0, 1).unwrap());
+        assert!(!verify(&mut state, 0, 2).unwrap(), "index 0 is key a");
+        assert!(verify(&mut state, 1, 2).unwrap());
+        assert!(verify(&mut state, 2, 2).unwrap());
+    }
+
+    #[test]
+    fn an_index_no_find_gave_traps_and_a_new_call_forgets_the_keys() {
+        let mut state = state(&[("a", 1)]);
+        let error = verify(&mut state, 0, 1).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("no key has index 0; find-keys found 0"),
+            "{error}"
+        );
+        find(&mut state, Some("a"));
+        assert!(verify(&mut state, 0, 1).unwrap());
+        assert!(verify(&mut state, 1, 1).is_err(), "past what was found");
+        state.start_call();
+        assert!(
+            verify(&mut state, 0, 1).is_err(),
+            "found in an earlier call"
+        );
+    }
+
+    #[test]
+    fn the_keys_found_are_the_ones_shown_even_when_the_cache_changes() {
+        let mut state = state(&[("a", 1)]);
+        find(&mut state, Some("a"));
+        // The issuer's keys rotate: same kid, another secret.
+        state.keys.set_keys(
+            "iss",
+            KeySet::new(vec![Arc::new(
+                NativeKey::from_secret(&[9; 32], Some("a".into()), Algorithm::Hs256).unwrap(),
+            )]),
+        );
+        assert!(verify(&mut state, 0, 1).unwrap(), "the key that was shown");
+        assert!(!verify(&mut state, 0, 9).unwrap());
+    }
+
+    #[test]
+    fn a_module_that_finds_without_end_traps() {
+        let mut state = state(&[("a", 1)]);
+        for _ in 0..MAX_FOUND_KEYS {
+            find(&mut state, Some("a"));
+        }
+        let error = state.find_keys("iss".into(), Some("a".into())).unwrap_err();
+        assert!(error.to_string().contains("more than 1024 keys"), "{error}");
+    }
+
+    #[test]
+    fn a_miss_is_recorded_and_finds_nothing() {
+        let mut state = state(&[("a", 1)]);
+        let missed = state
+            .find_keys("iss".into(), Some("z".into()))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(missed, wit_keys::LookupError::UnknownKey);
+        assert_eq!(state.misses.len(), 1);
+        assert!(state.found.is_empty());
     }
 }

@@ -24,10 +24,14 @@ pub static DEFAULT_MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tol
 
 /// The WIT package modules implement.
 pub const WIT_PACKAGE: &str = "tollgate:authorizer";
+/// The version of [`WIT_PACKAGE`] this host's bindings and its default
+/// module are built from (the SDK's, `wit/`'s package line).
+pub const WIT_VERSION: &str = tollgate_sdk::WIT_VERSION;
 /// The versions of [`WIT_PACKAGE`] this host runs, inclusive: a module
 /// names the version it targets in its imports
-/// (`tollgate:authorizer/types@0.5.0`), and one outside this range is
-/// refused at load with [`ModuleError::WitVersion`].
+/// (`tollgate:authorizer/types@0.5.1`), and one outside this range is
+/// refused at load with [`ModuleError::WitVersion`]. A 0.5.x host runs
+/// every 0.5 module: later 0.5 releases only add items.
 pub const WIT_VERSIONS: (WitVersion, WitVersion) =
     (WitVersion(0, 5, 0), WitVersion(0, 5, u32::MAX));
 
@@ -96,7 +100,7 @@ pub enum ModuleError {
         "invalid policy module: {0:#}. Pass a wasm32-wasip2 component (.wasm) or a .cwasm precompiled by this same tollgate version with `tollgate compile`"
     )]
     Invalid(wasmtime::Error),
-    /// The module does not implement `tollgate:authorizer/authorizer@0.5.0` as this host expects.
+    /// The module does not implement `tollgate:authorizer/authorizer` as this host expects.
     #[error(
         "the policy module does not fit this host's WIT world {WIT_PACKAGE}/authorizer@{version}: {0:#}",
         version = tollgate_sdk::WIT_VERSION
@@ -354,8 +358,7 @@ impl PolicyModule {
         // The module gets no WASI: `check_imports` refused every import but
         // std's wasi:cli and wasi:io plumbing, which traps when called (a
         // `println!` fails the call, naming the import): that fails closed.
-        linker
-            .define_unknown_imports_as_traps(&component)
+        define_plumbing_as_traps(&mut linker, &component, runtime.engine())
             .map_err(ModuleError::Incompatible)?;
         let instance_pre = linker
             .instantiate_pre(&component)
@@ -404,6 +407,7 @@ impl PolicyModule {
             store,
             bindings,
             deadline_ticks: self.deadline_ticks(),
+            request: crate::bindings::empty_request(),
         })
     }
 
@@ -417,6 +421,64 @@ impl PolicyModule {
 #[cfg(feature = "compiler")]
 fn compile(runtime: &Runtime, bytes: &[u8]) -> Result<Component, ModuleError> {
     Component::new(runtime.engine(), bytes).map_err(ModuleError::Invalid)
+}
+
+/// Define every import outside [`WIT_PACKAGE`] (after [`check_imports`]:
+/// std's [`STD_PLUMBING`]) as functions that trap when called, naming the
+/// import, and resources nothing can make.
+///
+/// The contract's own imports are left to the linker, which matches them
+/// by semver: a 0.5.0 module's `keys@0.5.0` is this host's later 0.5
+/// `keys`, which only adds to it. (wasmtime's
+/// `define_unknown_imports_as_traps` would define an instance of that
+/// exact name, full of traps, which the linker prefers to the match.)
+fn define_plumbing_as_traps(
+    linker: &mut Linker<HostState>,
+    component: &Component,
+    engine: &wasmtime::Engine,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::ResourceType;
+    use wasmtime::component::types::ComponentItem;
+
+    let contract = format!("{WIT_PACKAGE}/");
+    let component_type = component.component_type();
+    for (name, import) in component_type.imports(engine) {
+        if name.starts_with(&contract) {
+            continue;
+        }
+        let root = linker.root();
+        let (mut stubs, items): (_, Vec<(String, ComponentItem)>) = match import.ty {
+            ComponentItem::ComponentInstance(instance) => (
+                root.into_instance(name)?,
+                instance
+                    .exports(engine)
+                    .map(|(item, export)| (item.to_string(), export.ty))
+                    .collect(),
+            ),
+            other => (root, vec![(name.to_string(), other)]),
+        };
+        for (item, ty) in items {
+            match ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let qualified = if item == name {
+                        item.clone()
+                    } else {
+                        format!("{name}#{item}")
+                    };
+                    stubs.func_new(&item, move |_, _, _, _| {
+                        Err(wasmtime::format_err!(
+                            "unknown import: `{qualified}` has not been defined"
+                        ))
+                    })?;
+                }
+                ComponentItem::Resource(_) => {
+                    stubs.resource(&item, ResourceType::host::<()>(), |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A lean build cannot compile: only `.cwasm` loads.
@@ -631,6 +693,10 @@ pub(crate) struct Instance {
     store: Store<HostState>,
     bindings: AuthorizerWorld,
     deadline_ticks: u64,
+    /// The request as the bindings lower it, refilled for each call: its
+    /// strings keep their capacity, so a warm instance allocates nothing
+    /// on the host to pass a request.
+    request: crate::bindings::wit::Request,
 }
 
 impl Instance {
@@ -648,10 +714,11 @@ impl Instance {
             .map_err(ModuleError::Trap)
     }
 
-    /// Call `authorize`; also returns the key lookups that missed during the call.
+    /// Call `authorize` (with `raw_path` defaulting to `path`); also
+    /// returns the key lookups that missed during the call.
     pub(crate) fn authorize(
         &mut self,
-        request: &crate::bindings::wit::Request,
+        request: &crate::model::Request,
     ) -> Result<
         (
             crate::bindings::wit::Decision,
@@ -660,12 +727,16 @@ impl Instance {
         ModuleError,
     > {
         self.store.set_epoch_deadline(self.deadline_ticks);
-        self.store.data_mut().misses.clear();
+        self.store.data_mut().start_call();
+        crate::bindings::refill_request(&mut self.request, request);
         let decision = self
             .bindings
-            .call_authorize(&mut self.store, request)
+            .call_authorize(&mut self.store, &self.request)
             .map_err(ModuleError::Trap)?;
-        Ok((decision, std::mem::take(&mut self.store.data_mut().misses)))
+        let state = self.store.data_mut();
+        // The keys found are the call's own: none outlives it.
+        state.found.clear();
+        Ok((decision, std::mem::take(&mut state.misses)))
     }
 }
 
@@ -673,8 +744,10 @@ impl Instance {
 mod tests {
     use super::*;
 
-    /// The package line of `wit/` is the version the SDK names and the
-    /// host's range starts at: a bump of one without the others fails here.
+    /// The package line of `wit/` is the version the SDK names, and it lies
+    /// in the host's range, which starts at the 0.5 line's first release (a
+    /// 0.5.x host runs every 0.5 module): a bump of one without the others
+    /// fails here.
     #[test]
     fn the_wit_files_the_sdk_and_the_range_agree() {
         for text in [
@@ -692,10 +765,9 @@ mod tests {
                 format!("{WIT_PACKAGE}@{}", tollgate_sdk::WIT_VERSION)
             );
         }
-        assert_eq!(
-            WitVersion::parse(tollgate_sdk::WIT_VERSION),
-            Some(WIT_VERSIONS.0)
-        );
+        let sdk = WitVersion::parse(tollgate_sdk::WIT_VERSION).unwrap();
+        assert_eq!(WIT_VERSIONS.0, WitVersion(sdk.0, sdk.1, 0));
+        assert!((WIT_VERSIONS.0..=WIT_VERSIONS.1).contains(&sdk));
     }
 
     #[test]

@@ -10,25 +10,36 @@ crate::wit_conversions!(
     keys = crate::bindings::wit_keys
 );
 
-/// The host's key cache, reached through the `keys` import.
+/// The host's key cache, reached through the `keys` import: `find-keys`
+/// gives every key's metadata in one call and `verify-found` verifies by
+/// position, so a decision crosses into the host twice, with no key
+/// resource to make or drop.
 pub struct HostKeys;
 
-/// A key resource owned by the host.
-pub struct HostKey(wit_keys::Key);
+/// A key `find-keys` found in this call: its index and its metadata.
+pub struct HostKey {
+    index: u32,
+    info: model::KeyInfo,
+}
 
 impl KeyRing for HostKeys {
     type Key = HostKey;
 
     fn lookup(&self, issuer: &str, kid: Option<&str>) -> Result<Vec<HostKey>, model::LookupError> {
-        wit_keys::lookup(issuer, kid)
-            .map(|keys| keys.into_iter().map(HostKey).collect())
-            .map_err(Into::into)
+        let found = wit_keys::find_keys(issuer, kid).map_err(model::LookupError::from)?;
+        Ok(found
+            .into_iter()
+            .map(|key| HostKey {
+                index: key.index,
+                info: key.info.into(),
+            })
+            .collect())
     }
 }
 
 impl VerificationKey for HostKey {
     fn info(&self) -> model::KeyInfo {
-        self.0.info().into()
+        self.info.clone()
     }
 
     fn verify(
@@ -37,9 +48,7 @@ impl VerificationKey for HostKey {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), model::VerifyError> {
-        self.0
-            .verify(alg.into(), message, signature)
-            .map_err(Into::into)
+        wit_keys::verify_found(self.index, alg.into(), message, signature).map_err(Into::into)
     }
 }
 

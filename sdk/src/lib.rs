@@ -41,7 +41,7 @@ pub use tollgate_policy as policy;
 use model::{ConfigError, Decision, KeyRing, Manifest, Request};
 
 /// The WIT version of `tollgate:authorizer` this SDK builds modules for.
-pub const WIT_VERSION: &str = "0.5.0";
+pub const WIT_VERSION: &str = "0.5.1";
 
 /// A policy module: it reads its policy document once, says what the host
 /// must provide, then decides requests.

@@ -24,6 +24,11 @@ pub static MISBEHAVING_MODULE: &[u8] =
 pub static OLD_CONTRACT_MODULE: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/old_contract_guest.wasm"));
 
+/// A module built for `tollgate:authorizer@0.5.0` that verifies through
+/// key resources (`tests/contract-0.5.0-guest`): a 0.5.x host must run it.
+pub static CONTRACT_050_MODULE: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/contract_050_guest.wasm"));
+
 /// The `examples/business-hours` module: writes only in business hours.
 pub static BUSINESS_HOURS_MODULE: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/business_hours.wasm"));
@@ -201,9 +206,11 @@ pub fn assert_sandboxed_imports(module: &[u8]) -> Vec<String> {
 pub fn assert_sandboxed_verifier(module: &[u8]) {
     let imports = assert_sandboxed_imports(module);
     assert!(
-        imports
-            .iter()
-            .any(|i| i == "tollgate:authorizer/keys@0.5.0"),
+        imports.iter().any(|i| i
+            == &format!(
+                "tollgate:authorizer/keys@{}",
+                tollgate_host::module::WIT_VERSION
+            )),
         "{imports:?}"
     );
 }

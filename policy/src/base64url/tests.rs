@@ -81,5 +81,19 @@ fn a_run_ends_at_the_first_other_byte_and_decodes_as_its_prefix() {
             .unwrap_or(text.len());
         let expected = decode(&text[..run]).map(|bytes| (bytes, run));
         assert_eq!(decode_run(text.as_bytes()), expected, "{text:?}");
+        // After six and eight valid characters, so the eight-character
+        // blocks, the four-character ones and the tail all see it.
+        for prefix in ["AQIDBA", "AQIDBAUG"] {
+            let longer = format!("{prefix}{text}");
+            let run = run + prefix.len();
+            let expected = decode(&longer[..run]).map(|bytes| (bytes, run));
+            assert_eq!(decode_run(longer.as_bytes()), expected, "{longer:?}");
+            if let Ok((bytes, _)) = &expected {
+                assert_eq!(
+                    Some(bytes),
+                    URL_SAFE_NO_PAD.decode(&longer[..run]).ok().as_ref()
+                );
+            }
+        }
     }
 }

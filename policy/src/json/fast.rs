@@ -123,11 +123,14 @@ impl<'a> Reader<'a> {
         self.at += 1; // the opening quote
         let start = self.at;
         // Eight bytes at a time while none is a quote, a backslash or a
-        // control character; then byte by byte.
+        // control character, then straight to the first that is; byte by
+        // byte only near the end of the text.
         while let Some(chunk) = self.bytes.get(self.at..self.at + 8) {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
-            if needs_a_look(u64::from_le_bytes(word)) {
+            let look = bytes_to_look_at(u64::from_le_bytes(word));
+            if look != 0 {
+                self.at += (look.trailing_zeros() / 8) as usize;
                 break;
             }
             self.at += 8;
@@ -204,14 +207,21 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Whether any byte of `word` is a quote, a backslash or below 0x20 (the
-/// zero-byte test of "Bit Twiddling Hacks", exact as a yes or no).
+/// Whether any byte of `word` is a quote, a backslash or below 0x20.
+#[cfg(test)]
 pub(super) fn needs_a_look(word: u64) -> bool {
+    bytes_to_look_at(word) != 0
+}
+
+/// The high bit of each byte of `word` (little-endian) that is a quote, a
+/// backslash or below 0x20, by the zero-byte test of "Bit Twiddling
+/// Hacks": exact up to and including the lowest byte it marks (a borrow
+/// can only mark bytes above a true one), so `trailing_zeros() / 8` is
+/// the position of the first such byte, and zero means none.
+pub(super) fn bytes_to_look_at(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
-    below_space
-        || has_zero(word ^ (ONES * u64::from(b'"')))
-        || has_zero(word ^ (ONES * u64::from(b'\\')))
+    let zeros = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    below_space | zeros(word ^ (ONES * u64::from(b'"'))) | zeros(word ^ (ONES * u64::from(b'\\')))
 }

@@ -358,22 +358,47 @@ fn a_token_payload_is_read_by_the_fast_reader() {
 }
 
 #[test]
-fn the_eight_byte_test_finds_every_byte_that_ends_a_plain_string() {
-    for special in (0u8..0x20).chain([b'"', b'\\']) {
+fn the_eight_byte_test_finds_the_first_byte_that_ends_a_plain_string() {
+    let specials: Vec<u8> = (0u8..0x20).chain([b'"', b'\\']).collect();
+    // Plain bytes next to the specials' values, whose borrows matter.
+    let plain = [
+        0x20u8, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff, b'a',
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for &special in &specials {
         for at in 0..8 {
-            let mut word = *b"abcdefgh";
-            word[at] = special;
-            assert!(
-                fast::needs_a_look(u64::from_le_bytes(word)),
-                "{special:#x} at {at}"
-            );
+            for _ in 0..200 {
+                let mut word = [0u8; 8];
+                for (i, byte) in word.iter_mut().enumerate() {
+                    *byte = match i.cmp(&at) {
+                        std::cmp::Ordering::Less => plain[next(plain.len())],
+                        std::cmp::Ordering::Equal => special,
+                        // After the first: anything at all.
+                        std::cmp::Ordering::Greater => next(256) as u8,
+                    };
+                }
+                let look = fast::bytes_to_look_at(u64::from_le_bytes(word));
+                assert_eq!(look.trailing_zeros() / 8, at as u32, "{word:x?}");
+                assert!(fast::needs_a_look(u64::from_le_bytes(word)));
+            }
         }
     }
-    for plain in (0x20u8..=0xff).filter(|b| *b != b'"' && *b != b'\\') {
-        assert!(
-            !fast::needs_a_look(u64::from_le_bytes([plain; 8])),
-            "{plain:#x}"
+    for byte in (0x20u8..=0xff).filter(|b| *b != b'"' && *b != b'\\') {
+        assert_eq!(
+            fast::bytes_to_look_at(u64::from_le_bytes([byte; 8])),
+            0,
+            "{byte:#x}"
         );
+    }
+    for _ in 0..10_000 {
+        let word: [u8; 8] = std::array::from_fn(|_| plain[next(plain.len())]);
+        assert!(!fast::needs_a_look(u64::from_le_bytes(word)), "{word:x?}");
     }
     assert!(!fast::needs_a_look(u64::from_le_bytes(*b"user-123")));
 }

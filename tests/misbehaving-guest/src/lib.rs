@@ -2,7 +2,8 @@
 //! sandbox can be shown to fail closed. By request path:
 //! `/trap` panics (a trap), `/print` writes to stdout (a trap: the host
 //! provides no WASI), `/loop` never returns (the deadline), `/grow`
-//! allocates without bound (the memory cap); anything else is a plain
+//! allocates without bound (the memory cap), `/verify-unfound` verifies
+//! with a key index no `find-keys` gave (a trap); anything else is a plain
 //! `forbidden` deny. A policy document containing `trap in configure`
 //! traps in `configure`. It never allows. It imports nothing but the contract
 //! and std's `wasi:cli`/`wasi:io` plumbing, or the host would refuse it at
@@ -68,6 +69,19 @@ mod component {
                     loop {
                         n = std::hint::black_box(n.wrapping_add(1));
                     }
+                }
+                // A key index no `find-keys` gave: the host traps.
+                "/verify-unfound" => {
+                    let verified = tollgate::authorizer::keys::verify_found(
+                        0,
+                        wit::Algorithm::Hs256,
+                        b"message",
+                        b"signature",
+                    );
+                    wit::Decision::Error(wit::ModuleError {
+                        reason: "verify-unfound".into(),
+                        message: format!("the host answered {verified:?}"),
+                    })
                 }
                 "/grow" => {
                     let mut hoard: Vec<Vec<u8>> = Vec::new();
