@@ -42,7 +42,8 @@ mod component {
     }
 
     fn hex(text: &str) -> Option<Vec<u8>> {
-        (text.len() % 2 == 0)
+        text.len()
+            .is_multiple_of(2)
             .then(|| {
                 (0..text.len())
                     .step_by(2)
