@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use tollgate_keys::{KeyStore, NativeKey};
-use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource, ResourceTable, WasmList};
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 
 use crate::model;
@@ -160,16 +161,62 @@ impl HostState {
         issuer: String,
         kid: Option<String>,
     ) -> Result<Vec<Arc<NativeKey>>, model::LookupError> {
-        self.keys.lookup(&issuer, kid.as_deref()).inspect_err(|e| {
-            if self.misses.len() < MAX_RECORDED_MISSES {
-                self.misses.push(KeyMiss {
-                    issuer,
-                    kid,
-                    error: *e,
-                });
-            }
-        })
+        self.keys
+            .lookup(&issuer, kid.as_deref())
+            .inspect_err(|e| self.record_miss(issuer, kid, *e))
     }
+
+    fn record_miss(&mut self, issuer: String, kid: Option<String>, error: model::LookupError) {
+        if self.misses.len() < MAX_RECORDED_MISSES {
+            self.misses.push(KeyMiss { issuer, kid, error });
+        }
+    }
+
+    /// The key `find-keys` found at `index` in this call; an index none
+    /// gave is the module's bug (a trap).
+    fn found_key(&self, index: u32) -> wasmtime::Result<&NativeKey> {
+        match usize::try_from(index).ok().and_then(|i| self.found.get(i)) {
+            Some(key) => Ok(key),
+            None => Err(wasmtime::format_err!(
+                "verify-found: no key has index {index}; find-keys found {} in this call",
+                self.found.len()
+            )),
+        }
+    }
+}
+
+/// Define `keys.verify-found` over the one `add_to_linker` defined: the
+/// same call (see [`wit_keys::Host::verify_found`]), reading the message
+/// and the signature where they lie in the module's memory instead of
+/// copying each into a new `Vec` (the generated binding's parameters are
+/// owned), so a verification allocates nothing on the host.
+pub(crate) fn verify_found_in_place(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut keys = linker.instance(&format!(
+        "{}/keys@{}",
+        crate::module::WIT_PACKAGE,
+        crate::module::WIT_VERSION
+    ))?;
+    keys.func_wrap(
+        "verify-found",
+        |store: StoreContextMut<'_, HostState>,
+         (index, algorithm, message, signature): (
+            u32,
+            wit::Algorithm,
+            WasmList<u8>,
+            WasmList<u8>,
+        )| {
+            let key = store.data().found_key(index)?;
+            let verified = key.verify(
+                algorithm.into(),
+                message.as_le_slice(&store),
+                signature.as_le_slice(&store),
+            );
+            Ok((verified.map_err(wit_keys::VerifyError::from),))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 /// A module can look up many times per call; the host needs only the first few.
@@ -201,25 +248,31 @@ impl wit_keys::Host for HostState {
         issuer: String,
         kid: Option<String>,
     ) -> wasmtime::Result<Result<Vec<wit_keys::FoundKey>, wit_keys::LookupError>> {
-        let found = match self.lookup_keys(issuer, kid) {
-            Ok(found) => found,
-            Err(e) => return Ok(Err(e.into())),
-        };
-        if self.found.len() + found.len() > MAX_FOUND_KEYS {
+        let first = self.found.len();
+        if let Err(e) = self
+            .keys
+            .lookup_into(&issuer, kid.as_deref(), &mut self.found)
+        {
+            self.record_miss(issuer, kid, e);
+            return Ok(Err(e.into()));
+        }
+        let Some(found) = self
+            .found
+            .get(first..)
+            .filter(|_| self.found.len() <= MAX_FOUND_KEYS)
+        else {
             return Err(wasmtime::format_err!(
                 "find-keys: the module found more than {MAX_FOUND_KEYS} keys in one call"
             ));
-        }
-        let mut keys = Vec::with_capacity(found.len());
-        for key in found {
-            keys.push(wit_keys::FoundKey {
-                // Below MAX_FOUND_KEYS: always fits.
-                index: u32::try_from(self.found.len()).unwrap_or(u32::MAX),
+        };
+        Ok(Ok((first..)
+            .zip(found)
+            .map(|(index, key)| wit_keys::FoundKey {
+                // At most MAX_FOUND_KEYS: always fits.
+                index: u32::try_from(index).unwrap_or(u32::MAX),
                 info: key.info().clone().into(),
-            });
-            self.found.push(key);
-        }
-        Ok(Ok(keys))
+            })
+            .collect()))
     }
 
     fn verify_found(
@@ -229,13 +282,8 @@ impl wit_keys::Host for HostState {
         message: Vec<u8>,
         signature: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wit_keys::VerifyError>> {
-        let Some(key) = usize::try_from(index).ok().and_then(|i| self.found.get(i)) else {
-            return Err(wasmtime::format_err!(
-                "verify-found: no key has index {index}; find-keys found {} in this call",
-                self.found.len()
-            ));
-        };
-        Ok(key
+        Ok(self
+            .found_key(index)?
             .verify(algorithm.into(), &message, &signature)
             .map_err(Into::into))
     }

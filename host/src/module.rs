@@ -355,6 +355,7 @@ impl PolicyModule {
         let mut linker = Linker::<HostState>::new(runtime.engine());
         AuthorizerWorld::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(ModuleError::Incompatible)?;
+        crate::bindings::verify_found_in_place(&mut linker).map_err(ModuleError::Incompatible)?;
         // The module gets no WASI: `check_imports` refused every import but
         // std's wasi:cli and wasi:io plumbing, which traps when called (a
         // `println!` fails the call, naming the import): that fails closed.

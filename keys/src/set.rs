@@ -65,15 +65,25 @@ impl KeySet {
     ///
     /// A key without a `kid` only matches `None`.
     pub fn find(&self, kid: Option<&str>) -> Vec<Arc<NativeKey>> {
+        let mut found = Vec::new();
+        self.find_into(kid, &mut found);
+        found
+    }
+
+    /// [`KeySet::find`], appended to `found` (no allocation when it has
+    /// room); returns how many were appended.
+    pub fn find_into(&self, kid: Option<&str>, found: &mut Vec<Arc<NativeKey>>) -> usize {
+        let before = found.len();
         match kid {
-            None => self.keys.clone(),
-            Some(kid) => self
-                .keys
-                .iter()
-                .filter(|k| k.info().kid.as_deref() == Some(kid))
-                .cloned()
-                .collect(),
+            None => found.extend(self.keys.iter().cloned()),
+            Some(kid) => found.extend(
+                self.keys
+                    .iter()
+                    .filter(|k| k.info().kid.as_deref() == Some(kid))
+                    .cloned(),
+            ),
         }
+        found.len() - before
     }
 
     /// The number of keys.

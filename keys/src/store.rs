@@ -90,16 +90,27 @@ impl KeyStore {
         issuer: &str,
         kid: Option<&str>,
     ) -> Result<Vec<Arc<NativeKey>>, LookupError> {
+        let mut found = Vec::new();
+        self.lookup_into(issuer, kid, &mut found)?;
+        Ok(found)
+    }
+
+    /// [`KeyStore::lookup`], appended to `found` (no allocation when it has
+    /// room): how many keys were appended, at least one.
+    pub fn lookup_into(
+        &self,
+        issuer: &str,
+        kid: Option<&str>,
+        found: &mut Vec<Arc<NativeKey>>,
+    ) -> Result<usize, LookupError> {
         let snapshot = match self.read().get(issuer) {
             None => return Err(LookupError::UnknownIssuer),
             Some(Entry::Unavailable) => return Err(LookupError::KeysUnavailable),
             Some(Entry::Keys(set)) => Arc::clone(set),
         };
-        let found = snapshot.find(kid);
-        if found.is_empty() {
-            Err(LookupError::UnknownKey)
-        } else {
-            Ok(found)
+        match snapshot.find_into(kid, found) {
+            0 => Err(LookupError::UnknownKey),
+            appended => Ok(appended),
         }
     }
 
