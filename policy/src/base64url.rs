@@ -48,20 +48,40 @@ pub(crate) fn decode_run(input: &[u8]) -> Result<(Vec<u8>, usize), NotBase64Url>
     let mut out = Vec::with_capacity(input.len() / 4 * 3 + 2);
     let mut read = 0;
     // Eight characters (six bytes) at a time while all eight are in the
-    // alphabet, then four at a time.
-    for block in input.chunks_exact(8) {
-        let &[a, b, c, d, e, f, g, h] = block else {
-            return Err(NotBase64Url);
-        };
-        let [a, b, c, d, e, f, g, h] = [a, b, c, d, e, f, g, h].map(value);
-        if (a | b | c | d | e | f | g | h) & 0x80 != 0 {
+    // alphabet, sixteen such blocks staged on the stack and copied out at
+    // once; then four characters at a time.
+    let mut blocks = input.chunks_exact(8);
+    let mut stage = [0u8; 96];
+    loop {
+        let mut staged = 0;
+        let mut ended = false;
+        for slot in stage.chunks_exact_mut(6) {
+            let Some(&[a, b, c, d, e, f, g, h]) = blocks.next() else {
+                ended = true;
+                break;
+            };
+            let [a, b, c, d, e, f, g, h] = [a, b, c, d, e, f, g, h].map(value);
+            if (a | b | c | d | e | f | g | h) & 0x80 != 0 {
+                ended = true;
+                break;
+            }
+            let high = a << 18 | b << 12 | c << 6 | d;
+            let low = e << 18 | f << 12 | g << 6 | h;
+            if let [s0, s1, s2, s3, s4, s5] = slot {
+                *s0 = (high >> 16) as u8;
+                *s1 = (high >> 8) as u8;
+                *s2 = high as u8;
+                *s3 = (low >> 16) as u8;
+                *s4 = (low >> 8) as u8;
+                *s5 = low as u8;
+            }
+            staged += 6;
+        }
+        out.extend_from_slice(stage.get(..staged).unwrap_or_default());
+        read += staged / 6 * 8;
+        if ended {
             break;
         }
-        let [a, b, c, d, e, f, g, h] = [a, b, c, d, e, f, g, h].map(u64::from);
-        let bits = a << 42 | b << 36 | c << 30 | d << 24 | e << 18 | f << 12 | g << 6 | h;
-        let [_, _, bytes @ ..] = bits.to_be_bytes();
-        out.extend_from_slice(&bytes);
-        read += 8;
     }
     for quad in input.get(read..).unwrap_or_default().chunks_exact(4) {
         let &[a, b, c, d] = quad else {

@@ -97,3 +97,21 @@ fn a_run_ends_at_the_first_other_byte_and_decodes_as_its_prefix() {
         }
     }
 }
+
+#[test]
+fn long_runs_decode_as_the_crate_decodes_them_wherever_they_end() {
+    // Past sixteen eight-character blocks (the staged stretch), ending at
+    // every offset, on a dot, a foreign byte or the end.
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(400).collect();
+    let text = URL_SAFE_NO_PAD.encode(&bytes);
+    for end in 0..text.len() {
+        for stop in ["", ".", "=", "+rest", ".A"] {
+            let input = format!("{}{stop}", &text[..end]);
+            let expected = decode(&text[..end]).map(|bytes| (bytes, end));
+            assert_eq!(decode_run(input.as_bytes()), expected, "{end} {stop:?}");
+            if let Ok((decoded, _)) = &expected {
+                assert_eq!(Some(decoded), URL_SAFE_NO_PAD.decode(&text[..end]).ok().as_ref());
+            }
+        }
+    }
+}
