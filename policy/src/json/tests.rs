@@ -402,3 +402,61 @@ fn the_eight_byte_test_finds_the_first_byte_that_ends_a_plain_string() {
     }
     assert!(!fast::needs_a_look(u64::from_le_bytes(*b"user-123")));
 }
+
+#[test]
+fn eight_digits_are_recognised_and_read_exactly() {
+    let mut state = 0x853c_49e6_748f_ea9b_u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..100_000 {
+        let number = next() % 100_000_000;
+        let text = format!("{number:08}");
+        let word = u64::from_le_bytes(text.as_bytes().try_into().unwrap());
+        assert!(fast::eight_digits(word), "{text}");
+        assert_eq!(fast::eight_digits_value(word), number, "{text}");
+        // Any one byte changed to a non-digit is refused.
+        let at = (next() % 8) as usize;
+        let mut bytes: [u8; 8] = text.as_bytes().try_into().unwrap();
+        bytes[at] = loop {
+            let byte = (next() % 256) as u8;
+            if !byte.is_ascii_digit() {
+                break byte;
+            }
+        };
+        assert!(!fast::eight_digits(u64::from_le_bytes(bytes)), "{bytes:?}");
+    }
+    for byte in (0..=255u8).filter(|b| !b.is_ascii_digit()) {
+        assert!(!fast::eight_digits(u64::from_le_bytes([byte; 8])), "{byte}");
+    }
+}
+
+/// Integers of every length around the eight-digit step and the 19-digit
+/// limit read as serde_json reads them (or are left to it).
+#[test]
+fn integers_of_every_length_read_as_serde_json_reads_them() {
+    for digits in 1..=21 {
+        for first in ['1', '9', '0'] {
+            let number: String = std::iter::once(first)
+                .chain("1234567890123456789012".chars().take(digits - 1))
+                .collect();
+            for text in [
+                format!(r#"{{"n":{number}}}"#),
+                format!(r#"{{"n":{number} }}"#),
+                format!(r#"{{"n":[{number},1]}}"#),
+                format!(r#"{{"n":{number}x}}"#),
+                format!(r#"{{"n":{number}.5}}"#),
+            ] {
+                let ours = parse_object(text.as_bytes()).map(|o| o.to_map());
+                let theirs = serde_reading(&text);
+                assert_eq!(ours.is_ok(), theirs.is_ok(), "{text}");
+                if let (Ok(ours), Ok(theirs)) = (ours, theirs) {
+                    assert_eq!(ours, theirs, "{text}");
+                }
+            }
+        }
+    }
+}
