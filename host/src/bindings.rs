@@ -392,20 +392,7 @@ mod tests {
     /// path defaulting to the path): nothing of the one before is left.
     #[test]
     fn a_refilled_request_is_the_request_converted() {
-        let full = Request {
-            token_sources: vec![
-                TokenSource::AuthorizationHeader("Bearer a.b.c".into()),
-                TokenSource::Raw("d.e.f".into()),
-                TokenSource::OutsideCacheKey,
-            ],
-            method: "POST".into(),
-            path: "/orders/42".into(),
-            raw_path: "/orders//42/".into(),
-            headers: vec![("x-a".into(), "1".into()), ("x-b".into(), "2".into())],
-            query: vec![("q".into(), "1".into())],
-            source_ip: Some("192.0.2.1".into()),
-            now: 7,
-        };
+        let full = every_field();
         let swapped = Request {
             token_sources: vec![
                 TokenSource::Raw("g.h.i".into()),
@@ -431,9 +418,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn requests_decisions_and_manifests_round_trip() {
-        let request = Request {
+    /// A request with every field set, each source kind among its tokens.
+    fn every_field() -> Request {
+        Request {
             token_sources: vec![
                 TokenSource::AuthorizationHeader("Bearer a.b.c".into()),
                 TokenSource::Raw("d.e.f".into()),
@@ -446,7 +433,12 @@ mod tests {
             query: vec![("q".into(), "1".into()), ("q".into(), "2".into())],
             source_ip: Some("192.0.2.1".into()),
             now: 1_700_000_000,
-        };
+        }
+    }
+
+    #[test]
+    fn requests_decisions_and_manifests_round_trip() {
+        let request = every_field();
         assert_eq!(Request::from(wit::Request::from(&request)), request);
         // Each field lands in its own place (a swap both ways would round-trip).
         let lowered = wit::Request::from(&request);

@@ -410,3 +410,27 @@ pub fn expect_allow(decision: &Decision) -> crate::model::Allow {
         other => panic!("expected allow, got {other:?}"),
     }
 }
+
+/// A small deterministic generator (xorshift64), so a failing random test
+/// reproduces from its seed.
+pub(crate) struct Xorshift(pub(crate) u64);
+
+impl Xorshift {
+    /// The next value (the seed must not be zero).
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A value below `n`.
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// One of `items`.
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}

@@ -110,7 +110,10 @@ fn long_runs_decode_as_the_crate_decodes_them_wherever_they_end() {
             let expected = decode(&text[..end]).map(|bytes| (bytes, end));
             assert_eq!(decode_run(input.as_bytes()), expected, "{end} {stop:?}");
             if let Ok((decoded, _)) = &expected {
-                assert_eq!(Some(decoded), URL_SAFE_NO_PAD.decode(&text[..end]).ok().as_ref());
+                assert_eq!(
+                    Some(decoded),
+                    URL_SAFE_NO_PAD.decode(&text[..end]).ok().as_ref()
+                );
             }
         }
     }

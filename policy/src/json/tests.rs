@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::*;
+use crate::test_support::Xorshift as Random;
 
 /// serde_json's own reading of a top-level object (duplicates: the last wins).
 fn serde_reading(text: &str) -> Result<Map<String, Value>, serde_json::Error> {
@@ -141,26 +142,6 @@ fn lookups_and_conversions() {
 /// serde_json's reading alone (what the fast reader falls back to).
 fn serde_tree(text: &str) -> Result<JsonObject<'_>, serde_json::Error> {
     parse_with(serde_json::Deserializer::from_str(text))
-}
-
-/// A small deterministic generator (xorshift), so a failure reproduces.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
 }
 
 const NAMES: &[&str] = &[
@@ -364,23 +345,17 @@ fn the_eight_byte_test_finds_the_first_byte_that_ends_a_plain_string() {
     let plain = [
         0x20u8, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff, b'a',
     ];
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = |n: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % n as u64) as usize
-    };
+    let mut random = Random(0x2545_f491_4f6c_dd1d);
     for &special in &specials {
         for at in 0..8 {
             for _ in 0..200 {
                 let mut word = [0u8; 8];
                 for (i, byte) in word.iter_mut().enumerate() {
                     *byte = match i.cmp(&at) {
-                        std::cmp::Ordering::Less => plain[next(plain.len())],
+                        std::cmp::Ordering::Less => random.pick(&plain),
                         std::cmp::Ordering::Equal => special,
                         // After the first: anything at all.
-                        std::cmp::Ordering::Greater => next(256) as u8,
+                        std::cmp::Ordering::Greater => random.below(256) as u8,
                     };
                 }
                 let look = fast::bytes_to_look_at(u64::from_le_bytes(word));
@@ -397,7 +372,7 @@ fn the_eight_byte_test_finds_the_first_byte_that_ends_a_plain_string() {
         );
     }
     for _ in 0..10_000 {
-        let word: [u8; 8] = std::array::from_fn(|_| plain[next(plain.len())]);
+        let word: [u8; 8] = std::array::from_fn(|_| random.pick(&plain));
         assert!(!fast::needs_a_look(u64::from_le_bytes(word)), "{word:x?}");
     }
     assert!(!fast::needs_a_look(u64::from_le_bytes(*b"user-123")));
@@ -405,24 +380,18 @@ fn the_eight_byte_test_finds_the_first_byte_that_ends_a_plain_string() {
 
 #[test]
 fn eight_digits_are_recognised_and_read_exactly() {
-    let mut state = 0x853c_49e6_748f_ea9b_u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut random = Random(0x853c_49e6_748f_ea9b);
     for _ in 0..100_000 {
-        let number = next() % 100_000_000;
+        let number = random.next() % 100_000_000;
         let text = format!("{number:08}");
         let word = u64::from_le_bytes(text.as_bytes().try_into().unwrap());
         assert!(fast::eight_digits(word), "{text}");
         assert_eq!(fast::eight_digits_value(word), number, "{text}");
         // Any one byte changed to a non-digit is refused.
-        let at = (next() % 8) as usize;
+        let at = random.below(8);
         let mut bytes: [u8; 8] = text.as_bytes().try_into().unwrap();
         bytes[at] = loop {
-            let byte = (next() % 256) as u8;
+            let byte = random.below(256) as u8;
             if !byte.is_ascii_digit() {
                 break byte;
             }

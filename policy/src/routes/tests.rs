@@ -6,6 +6,7 @@ use super::*;
 use crate::Policy;
 use crate::model::grants::route_granted;
 use crate::model::{Decision, DenyReason, DenyStatus, Request, TokenSource};
+use crate::test_support::Xorshift as Rng;
 use crate::test_support::*;
 
 fn with_routes(routes: &str) -> Policy {
@@ -628,22 +629,6 @@ fn grants_leave_out_denies_that_no_later_allow_needs() {
     );
 }
 
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[(self.next() % items.len() as u64) as usize]
-    }
-}
-
 fn random_rules(rng: &mut Rng) -> String {
     let segments = ["a", "b", "*", "{x}"];
     let lasts = ["a", "b", "*", "{x}", "{rest+}"];
@@ -677,7 +662,7 @@ fn random_rules(rng: &mut Rng) -> String {
             };
             path.push_str(segment);
         }
-        let mut requirement = *rng.pick(&requirements);
+        let mut requirement = rng.pick(&requirements);
         if requirement.starts_with("bind") && !path.contains("{x}") {
             requirement = "";
         }

@@ -259,13 +259,8 @@ fn the_one_pass_reader_agrees_with_reading_the_segments_apart() {
     tokens.push(format!("{}.e30", b64(headers[0])));
     tokens.push(format!("{}.e30.c2ln.c2ln.c2ln", b64(headers[0])));
     tokens.push(format!("{}.e30.c2ln.", b64(headers[0])));
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = |n: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % n as u64) as usize
-    };
+    let mut random = crate::test_support::Xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut next = |n: usize| random.below(n);
     let base = tokens.clone();
     for _ in 0..20_000 {
         let mut token = base[next(base.len())].clone();
