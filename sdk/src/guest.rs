@@ -11,9 +11,9 @@ crate::wit_conversions!(
 );
 
 /// The host's key cache, reached through the `keys` import: `find-keys`
-/// gives every key's metadata in one call and `verify-found` verifies by
-/// position, so a decision crosses into the host twice, with no key
-/// resource to make or drop.
+/// gives every key found with its index and metadata in one call, and
+/// `verify-found` verifies by that index, so a decision crosses into the
+/// host twice, with no key resource to make or drop.
 pub struct HostKeys;
 
 /// A key `find-keys` found in this call: its index and its metadata.
