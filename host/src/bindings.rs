@@ -275,6 +275,9 @@ impl wit_keys::Host for HostState {
             .collect()))
     }
 
+    /// The generated binding's form (message and signature copied out).
+    /// Modules reach [`verify_found_in_place`], which the linker defines
+    /// over this one; this one serves the generated trait and the tests.
     fn verify_found(
         &mut self,
         index: u32,

@@ -444,36 +444,28 @@ fn define_plumbing_as_traps(
     let contract = format!("{WIT_PACKAGE}/");
     let component_type = component.component_type();
     for (name, import) in component_type.imports(engine) {
+        // `check_imports` let through only interfaces (`package/name`): a
+        // bare function or resource import would have been refused there,
+        // and anything else fails to link, at load.
+        let ComponentItem::ComponentInstance(interface) = import.ty else {
+            continue;
+        };
         if name.starts_with(&contract) {
             continue;
         }
-        let root = linker.root();
-        let (mut stubs, items): (_, Vec<(String, ComponentItem)>) = match import.ty {
-            ComponentItem::ComponentInstance(instance) => (
-                root.into_instance(name)?,
-                instance
-                    .exports(engine)
-                    .map(|(item, export)| (item.to_string(), export.ty))
-                    .collect(),
-            ),
-            other => (root, vec![(name.to_string(), other)]),
-        };
-        for (item, ty) in items {
-            match ty {
+        let mut stubs = linker.instance(name)?;
+        for (item, export) in interface.exports(engine) {
+            match export.ty {
                 ComponentItem::ComponentFunc(_) => {
-                    let qualified = if item == name {
-                        item.clone()
-                    } else {
-                        format!("{name}#{item}")
-                    };
-                    stubs.func_new(&item, move |_, _, _, _| {
+                    let qualified = format!("{name}#{item}");
+                    stubs.func_new(item, move |_, _, _, _| {
                         Err(wasmtime::format_err!(
                             "unknown import: `{qualified}` has not been defined"
                         ))
                     })?;
                 }
                 ComponentItem::Resource(_) => {
-                    stubs.resource(&item, ResourceType::host::<()>(), |_, _| Ok(()))?;
+                    stubs.resource(item, ResourceType::host::<()>(), |_, _| Ok(()))?;
                 }
                 _ => {}
             }

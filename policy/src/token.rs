@@ -297,8 +297,10 @@ fn parse_segments<'a>(token: &'a str, limits: &TokenLimits) -> Result<Compact<'a
 /// names.
 fn segments_in_one_pass<'a>(token: &'a str, limits: &TokenLimits) -> Option<Compact<'a>> {
     let bytes = token.as_bytes();
+    // The header's size is judged by `check_header`, on what it decoded
+    // to (never less than the bound `parse_header` checks before decoding).
     let (header, header_len) = decode_run(bytes).ok()?;
-    if bytes.get(header_len) != Some(&b'.') || header_len / 4 * 3 > limits.max_header_bytes {
+    if bytes.get(header_len) != Some(&b'.') {
         return None;
     }
     let payload_at = header_len + 1;

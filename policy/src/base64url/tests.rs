@@ -59,6 +59,19 @@ fn non_canonical_trailing_bits_are_refused() {
     assert!(decode("YQ==").is_err());
 }
 
+/// `decode_run` on `input` reads its first `run` bytes, decoded as
+/// `decode` and the `base64` crate decode them (or refused as they are).
+#[track_caller]
+fn reads_its_run(input: &str, run: usize) {
+    let expected = decode(&input[..run]).map(|bytes| (bytes, run));
+    assert_eq!(decode_run(input.as_bytes()), expected, "{input:?}");
+    assert_eq!(
+        expected.ok().map(|(bytes, _)| bytes),
+        URL_SAFE_NO_PAD.decode(&input[..run]).ok(),
+        "{input:?}"
+    );
+}
+
 #[test]
 fn a_run_ends_at_the_first_other_byte_and_decodes_as_its_prefix() {
     let alphabet = ["A", "Q", "g", "w", "-", "_", "+", "=", ".", " ", "é"];
@@ -79,21 +92,12 @@ fn a_run_ends_at_the_first_other_byte_and_decodes_as_its_prefix() {
             .bytes()
             .position(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
             .unwrap_or(text.len());
-        let expected = decode(&text[..run]).map(|bytes| (bytes, run));
-        assert_eq!(decode_run(text.as_bytes()), expected, "{text:?}");
+        reads_its_run(text, run);
         // After six and eight valid characters, so the eight-character
         // blocks, the four-character ones and the tail all see it.
         for prefix in ["AQIDBA", "AQIDBAUG"] {
             let longer = format!("{prefix}{text}");
-            let run = run + prefix.len();
-            let expected = decode(&longer[..run]).map(|bytes| (bytes, run));
-            assert_eq!(decode_run(longer.as_bytes()), expected, "{longer:?}");
-            if let Ok((bytes, _)) = &expected {
-                assert_eq!(
-                    Some(bytes),
-                    URL_SAFE_NO_PAD.decode(&longer[..run]).ok().as_ref()
-                );
-            }
+            reads_its_run(&longer, run + prefix.len());
         }
     }
 }
@@ -106,15 +110,7 @@ fn long_runs_decode_as_the_crate_decodes_them_wherever_they_end() {
     let text = URL_SAFE_NO_PAD.encode(&bytes);
     for end in 0..text.len() {
         for stop in ["", ".", "=", "+rest", ".A"] {
-            let input = format!("{}{stop}", &text[..end]);
-            let expected = decode(&text[..end]).map(|bytes| (bytes, end));
-            assert_eq!(decode_run(input.as_bytes()), expected, "{end} {stop:?}");
-            if let Ok((decoded, _)) = &expected {
-                assert_eq!(
-                    Some(decoded),
-                    URL_SAFE_NO_PAD.decode(&text[..end]).ok().as_ref()
-                );
-            }
+            reads_its_run(&format!("{}{stop}", &text[..end]), end);
         }
     }
 }
