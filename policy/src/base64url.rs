@@ -45,43 +45,50 @@ pub(crate) fn decode(segment: &str) -> Result<Vec<u8>, NotBase64Url> {
 /// of [`decode`]; also returns the run's length. Finding a segment's end
 /// while decoding it spares a separate scan for the dots.
 pub(crate) fn decode_run(input: &[u8]) -> Result<(Vec<u8>, usize), NotBase64Url> {
-    let mut out = Vec::with_capacity(input.len() / 4 * 3 + 2);
-    let mut read = 0;
+    let out = Vec::with_capacity(input.len() / 4 * 3 + 2);
+    // In the module, sixteen characters at a time with vector operations
+    // first, while all sixteen are in the alphabet.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let (out, read) = {
+        let mut out = out;
+        let read = sixteen::decode_blocks::<sixteen::wasm::Simd>(input, &mut out);
+        (out, read)
+    };
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    let read = 0;
+    decode_rest(input, out, read)
+}
+
+/// [`decode_run`] after its first `read` characters, already decoded into
+/// `out`.
+fn decode_rest(
+    input: &[u8],
+    mut out: Vec<u8>,
+    mut read: usize,
+) -> Result<(Vec<u8>, usize), NotBase64Url> {
     // Eight characters (six bytes) at a time while all eight are in the
-    // alphabet, sixteen such blocks staged on the stack and copied out at
-    // once; then four characters at a time.
-    let mut blocks = input.chunks_exact(8);
-    let mut stage = [0u8; 96];
-    loop {
-        let mut staged = 0;
-        let mut ended = false;
-        for slot in stage.chunks_exact_mut(6) {
-            let Some(&[a, b, c, d, e, f, g, h]) = blocks.next() else {
-                ended = true;
-                break;
-            };
-            let [a, b, c, d, e, f, g, h] = [a, b, c, d, e, f, g, h].map(value);
-            if (a | b | c | d | e | f | g | h) & 0x80 != 0 {
-                ended = true;
-                break;
-            }
-            let high = a << 18 | b << 12 | c << 6 | d;
-            let low = e << 18 | f << 12 | g << 6 | h;
-            if let [s0, s1, s2, s3, s4, s5] = slot {
-                *s0 = (high >> 16) as u8;
-                *s1 = (high >> 8) as u8;
-                *s2 = high as u8;
-                *s3 = (low >> 16) as u8;
-                *s4 = (low >> 8) as u8;
-                *s5 = low as u8;
-            }
-            staged += 6;
-        }
-        out.extend_from_slice(stage.get(..staged).unwrap_or_default());
-        read += staged / 6 * 8;
-        if ended {
+    // alphabet, then four characters at a time. (Staging blocks on the stack
+    // to copy them out at once is no faster in the module, where zeroing
+    // and copying a buffer of variable length are calls into the host.)
+    for block in input.get(read..).unwrap_or_default().chunks_exact(8) {
+        let &[a, b, c, d, e, f, g, h] = block else {
+            break;
+        };
+        let [a, b, c, d, e, f, g, h] = [a, b, c, d, e, f, g, h].map(value);
+        if (a | b | c | d | e | f | g | h) & 0x80 != 0 {
             break;
         }
+        let high = a << 18 | b << 12 | c << 6 | d;
+        let low = e << 18 | f << 12 | g << 6 | h;
+        out.extend_from_slice(&[
+            (high >> 16) as u8,
+            (high >> 8) as u8,
+            high as u8,
+            (low >> 16) as u8,
+            (low >> 8) as u8,
+            low as u8,
+        ]);
+        read += 8;
     }
     for quad in input.get(read..).unwrap_or_default().chunks_exact(4) {
         let &[a, b, c, d] = quad else {
@@ -124,6 +131,9 @@ pub(crate) fn decode_run(input: &[u8]) -> Result<(Vec<u8>, usize), NotBase64Url>
     }
     Ok((out, read + tail))
 }
+
+#[cfg(any(test, all(target_arch = "wasm32", target_feature = "simd128")))]
+mod sixteen;
 
 #[cfg(test)]
 mod tests;
