@@ -91,9 +91,23 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A member's or an item's value. Strings and integers, most of a
+    /// token's values, are read here in line: returned through memory from
+    /// [`Self::value`] (recursive, so never in line) they cost the module
+    /// more than reading them.
+    #[inline(always)]
+    fn item(&mut self, depth: usize) -> Option<JsonValue<'a>> {
+        match self.peek()? {
+            b'"' => self.string().map(JsonValue::String),
+            b'0'..=b'9' => self.integer(),
+            _ => self.value(depth),
+        }
+    }
+
     /// A non-negative integer of at most 19 digits (so it fits a `u64`)
     /// without a leading zero, followed by a delimiter; anything else is
     /// serde_json's to read.
+    #[inline(always)]
     fn integer(&mut self) -> Option<JsonValue<'a>> {
         let start = self.at;
         let mut value: u64 = 0;
@@ -129,6 +143,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string without escapes or control characters, borrowed.
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.at += 1; // the opening quote
         let start = self.at;
@@ -170,7 +185,7 @@ impl<'a> Reader<'a> {
         }
         loop {
             self.skip_space();
-            items.push(self.value(depth)?);
+            items.push(self.item(depth)?);
             self.skip_space();
             match self.peek()? {
                 b',' => self.at += 1,
@@ -202,7 +217,7 @@ impl<'a> Reader<'a> {
             let name = self.string()?;
             self.expect(b':')?;
             self.skip_space();
-            let value = self.value(depth)?;
+            let value = self.item(depth)?;
             members.push((name, value));
             self.skip_space();
             match self.peek()? {
