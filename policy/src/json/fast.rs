@@ -167,7 +167,10 @@ impl<'a> Reader<'a> {
                 _ => self.at += 1,
             }
         }
-        let content = self.text.get(start..self.at)?;
+        // Both ends are next to a quote, so on character boundaries;
+        // splitting checks that in line (`str::get` is a call in the module).
+        let (_, rest) = self.text.split_at_checked(start)?;
+        let (content, _) = rest.split_at_checked(self.at - start)?;
         self.at += 1; // the closing quote
         Some(Cow::Borrowed(content))
     }

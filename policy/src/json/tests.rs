@@ -429,3 +429,19 @@ fn integers_of_every_length_read_as_serde_json_reads_them() {
         }
     }
 }
+
+#[test]
+fn same_bytes_is_slice_equality_at_every_length_and_every_differing_byte() {
+    let text: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+    for len in 0..=text.len() {
+        let a = &text[..len];
+        assert!(same_bytes(a, a), "{len}");
+        for at in 0..len {
+            let mut b = a.to_vec();
+            b[at] ^= 0x20;
+            assert!(!same_bytes(a, &b), "{len} {at}");
+        }
+        // Different lengths are never the same.
+        assert!(!same_bytes(a, &text[..len.saturating_sub(1)]) || len == 0);
+    }
+}
