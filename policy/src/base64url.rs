@@ -51,7 +51,7 @@ pub(crate) fn decode_run(input: &[u8]) -> Result<(Vec<u8>, usize), NotBase64Url>
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     let (out, read) = {
         let mut out = out;
-        let read = sixteen::decode_blocks::<sixteen::wasm::Simd>(input, &mut out);
+        let read = sixteen::decode_blocks::<crate::lanes::wasm::Simd>(input, &mut out);
         (out, read)
     };
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]

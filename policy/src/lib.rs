@@ -34,6 +34,8 @@ mod authorize;
 mod base64url;
 mod claims;
 mod json;
+#[cfg(any(test, all(target_arch = "wasm32", target_feature = "simd128")))]
+mod lanes;
 pub mod routes;
 mod token;
 

@@ -4,9 +4,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::sixteen::Lanes as _;
-use super::sixteen::array::Array;
 use super::*;
+use crate::lanes::Lanes as _;
+use crate::lanes::array::Array;
 use crate::test_support::Xorshift;
 
 #[track_caller]
