@@ -15,42 +15,12 @@
     clippy::indexing_slicing
 )]
 
-use std::sync::Arc;
-
 use serde_json::json;
 use tollgate_host::Authorizer;
-use tollgate_host::model::{
-    Algorithm, Decision, KeyInfo, KeyRing, LookupError, VerificationKey, VerifyError,
-};
+use tollgate_host::model::Decision;
+use tollgate_keys::StoreRing;
 use tollgate_keys::mint::SigningKey;
-use tollgate_keys::{KeyStore, NativeKey};
 use tollgate_tests::{ScratchDir, bearer_request, dir_authorizer, test_key};
-
-/// The host's key store as a native [`KeyRing`]: what the component's
-/// `keys` import serves, without the boundary.
-struct NativeRing<'a>(&'a KeyStore);
-
-struct NativeHandle(Arc<NativeKey>);
-
-impl KeyRing for NativeRing<'_> {
-    type Key = NativeHandle;
-
-    fn lookup(&self, issuer: &str, kid: Option<&str>) -> Result<Vec<NativeHandle>, LookupError> {
-        self.0
-            .lookup(issuer, kid)
-            .map(|keys| keys.into_iter().map(NativeHandle).collect())
-    }
-}
-
-impl VerificationKey for NativeHandle {
-    fn info(&self) -> KeyInfo {
-        self.0.info().clone()
-    }
-
-    fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
-        self.0.verify(alg, message, signature)
-    }
-}
 
 const POLICY: &str = r#"[[issuer]]
 issuer = "https://issuer.example"
@@ -119,7 +89,7 @@ fn same_decision(fixture: &Fixture, token: &str, now: i64) -> Decision {
     let component = fixture.authorizer.authorize(&request);
     let native = fixture
         .native
-        .authorize(&request, &NativeRing(fixture.authorizer.keys()));
+        .authorize(&request, &StoreRing(fixture.authorizer.keys()));
     assert_eq!(component, native, "{token}");
     component
 }

@@ -52,12 +52,9 @@ use std::time::{Duration, Instant};
 use tollgate_bench_support::{
     ALGS, Peers, jose_name, median, mint_own_data, read_tokens, write_policy,
 };
-use tollgate_host::model::{
-    Algorithm, Decision, KeyInfo, KeyRing, LookupError, Request, TokenSource, VerificationKey,
-    VerifyError,
-};
+use tollgate_host::model::{Algorithm, Decision, Request, TokenSource};
 use tollgate_host::{Authorizer, PolicyModule, SandboxLimits, module};
-use tollgate_keys::{KeyStore, NativeKey};
+use tollgate_keys::{NativeKey, StoreRing};
 
 /// Timed rounds: in each, one pass over every token for each figure, in
 /// turn, so a slow spell of a shared machine weighs on all of them alike.
@@ -83,32 +80,6 @@ fn interleaved(n: usize, passes: &mut [&mut dyn FnMut()]) -> Vec<Vec<f64>> {
         }
     }
     times
-}
-
-/// The host's key store as a native [`KeyRing`]: what the component's
-/// `keys` import does, without the boundary.
-struct NativeRing<'a>(&'a KeyStore);
-
-struct NativeHandle(Arc<NativeKey>);
-
-impl KeyRing for NativeRing<'_> {
-    type Key = NativeHandle;
-
-    fn lookup(&self, issuer: &str, kid: Option<&str>) -> Result<Vec<NativeHandle>, LookupError> {
-        self.0
-            .lookup(issuer, kid)
-            .map(|keys| keys.into_iter().map(NativeHandle).collect())
-    }
-}
-
-impl VerificationKey for NativeHandle {
-    fn info(&self) -> KeyInfo {
-        self.0.info().clone()
-    }
-
-    fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
-        self.0.verify(alg, message, signature)
-    }
 }
 
 fn request(token: Option<&str>, now: i64) -> Request {
@@ -326,7 +297,7 @@ fn measure(
     // The native core: the module's own code, natively, on the same keys.
     let text = std::fs::read_to_string(policy_path).unwrap();
     let policy = tollgate_policy::Policy::from_toml(&text).expect("native policy");
-    let ring = NativeRing(store);
+    let ring = StoreRing(store);
     for request in &requests {
         let decision = policy.authorize(request, &ring);
         assert!(matches!(decision, Decision::Allow(_)), "{decision:?}");

@@ -18,12 +18,14 @@ mod local;
 /// `mint`; the Lambda `bootstrap` does not enable it).
 #[cfg(any(test, feature = "mint"))]
 pub mod mint;
+mod ring;
 mod set;
 mod store;
 
 pub use error::KeyError;
 pub use key::NativeKey;
 pub use local::{MAX_JWKS_FILE_BYTES, MAX_SECRET_FILE_BYTES, load_jwks_file, load_secret};
+pub use ring::{StoreKey, StoreRing};
 pub use set::{KeySet, SkippedKey};
 pub use store::KeyStore;
 /// The shared algorithm, key metadata and error types (from `tollgate-model`).
