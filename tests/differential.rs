@@ -1,11 +1,12 @@
 //! The same decision through the component and natively.
 //!
 //! The module is `tollgate-policy` compiled to WebAssembly, where some of
-//! its code takes paths the native build does not (base64url is decoded
-//! sixteen characters at a time with `simd128` instructions there, for
-//! one). Here every token, valid or edited, is decided by the component in
-//! the host and by the same policy compiled natively over the host's own
-//! key store, and the two decisions must be equal, field by field.
+//! its code may take paths the native build does not (a module built with
+//! `simd128` decodes base64url sixteen characters at a time, for one), and
+//! where the compiler and the component boundary differ. Here every
+//! token, valid or edited, is decided by the component in the host and by
+//! the same policy compiled natively over the host's own key store, and
+//! the two decisions must be equal, field by field.
 
 // Tests: a failed expectation is a panic, and fixtures are indexed directly.
 #![allow(

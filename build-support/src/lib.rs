@@ -15,10 +15,6 @@ use std::process::Command;
 pub const TARGET: &str = "wasm32-wasip2";
 /// The cargo profile guests are built with (see the workspace Cargo.toml).
 pub const PROFILE: &str = "guest";
-/// The code-generation flags guests are built with: WebAssembly's 128-bit
-/// vector instructions (`simd128`), which wasmtime runs natively and the
-/// policy core uses to decode base64url sixteen characters at a time.
-pub const RUSTFLAGS: &str = "-Ctarget-feature=+simd128";
 
 /// Build `package` (a cdylib crate of this workspace, found from `workspace_root`)
 /// for `wasm32-wasip2` with the `guest` profile, copy the component to
@@ -58,7 +54,6 @@ pub fn build_component(
         .arg("--target-dir")
         .arg(&target_dir);
     scrub_outer_cargo_env(&mut build);
-    build.env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", RUSTFLAGS);
     let status = build
         .status()
         .map_err(|e| format!("cannot run cargo to build {package}: {e}"))?;

@@ -46,8 +46,8 @@ pub(crate) fn decode(segment: &str) -> Result<Vec<u8>, NotBase64Url> {
 /// while decoding it spares a separate scan for the dots.
 pub(crate) fn decode_run(input: &[u8]) -> Result<(Vec<u8>, usize), NotBase64Url> {
     let out = Vec::with_capacity(input.len() / 4 * 3 + 2);
-    // In the module, sixteen characters at a time with vector operations
-    // first, while all sixteen are in the alphabet.
+    // In a module built with simd128, sixteen characters at a time with
+    // vector operations first, while all sixteen are in the alphabet.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     let (out, read) = {
         let mut out = out;

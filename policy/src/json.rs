@@ -131,10 +131,9 @@ impl<'a> JsonObject<'a> {
 /// (the error names the first repeated one).
 pub(crate) fn parse_object(bytes: &[u8]) -> Result<JsonObject<'_>, serde_json::Error> {
     // Text that is UTF-8 as a whole (every token that verifies) is checked
-    // once here, not string by string (by `simdutf8`: sixteen bytes at a
-    // time in the module); other bytes get serde_json's own error, where it
-    // finds them.
-    match simdutf8::basic::from_utf8(bytes) {
+    // once here, not string by string; other bytes get serde_json's own
+    // error, where it finds them.
+    match std::str::from_utf8(bytes) {
         Ok(text) => match fast::object(text) {
             Some(object) => Ok(object),
             None => parse_with(serde_json::Deserializer::from_str(text)),

@@ -1,10 +1,11 @@
 //! Sixteen bytes at a time: the few 128-bit vector operations the policy
 //! core uses (for base64url's blocks of sixteen characters), as one
-//! trait with two forms. In the module ([`wasm::Simd`]) each is one
-//! WebAssembly `simd128` instruction (the guest is built with
-//! `-Ctarget-feature=+simd128`); in the tests ([`array::Array`]) each is
-//! spelled out byte by byte as WebAssembly defines it, so code written over
-//! [`Lanes`] is checked natively.
+//! trait with two forms. In a module built with `simd128`
+//! (`-Ctarget-feature=+simd128`; the default module is not, yet: see
+//! docs/benchmarks.md#decision) each is one WebAssembly instruction
+//! ([`wasm::Simd`]); in the tests ([`array::Array`]) each is spelled out
+//! byte by byte as WebAssembly defines it, so code written over [`Lanes`]
+//! is checked natively.
 
 /// Sixteen bytes and the operations the vector steps make on them, each
 /// as WebAssembly's `simd128` defines it.

@@ -1,6 +1,8 @@
 //! Sixteen base64url characters decoded at once into twelve bytes, with
-//! 128-bit vector operations: WebAssembly's `simd128` in the module (the
-//! guest is built with it), the scalar loop of [`super::decode_run`]
+//! 128-bit vector operations: in a module built with WebAssembly's
+//! `simd128` (not the default module yet: wasmtime's code for it is slow
+//! on the baseline x86_64 CPU that Lambda artifacts are precompiled for,
+//! docs/benchmarks.md#decision); the scalar loop of [`super::decode_run`]
 //! everywhere else.
 //!
 //! The steps are written once, over [`Lanes`] (`crate::lanes`): a `v128`
