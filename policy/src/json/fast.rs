@@ -25,7 +25,7 @@ pub(super) fn object(text: &str) -> Option<JsonObject<'_>> {
         at: 0,
     };
     reader.skip_space();
-    let JsonValue::Object(object) = reader.value(0)? else {
+    let JsonValue::Object(object) = reader.item(0)? else {
         return None;
     };
     // Unique top-level names; a large object is left to serde_json's set.
@@ -70,15 +70,14 @@ impl<'a> Reader<'a> {
         (self.peek()? == byte).then(|| self.at += 1)
     }
 
+    /// Any value but a string or an integer (those are [`Self::item`]'s).
     fn value(&mut self, depth: usize) -> Option<JsonValue<'a>> {
         match self.peek()? {
             b'{' => self.object(depth + 1),
             b'[' => self.array(depth + 1),
-            b'"' => self.string().map(JsonValue::String),
             b't' => self.literal("true", JsonValue::Bool(true)),
             b'f' => self.literal("false", JsonValue::Bool(false)),
             b'n' => self.literal("null", JsonValue::Null),
-            b'0'..=b'9' => self.integer(),
             _ => None,
         }
     }
@@ -91,10 +90,10 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A member's or an item's value. Strings and integers, most of a
-    /// token's values, are read here in line: returned through memory from
-    /// [`Self::value`] (recursive, so never in line) they cost the module
-    /// more than reading them.
+    /// Any value. Strings and integers, most of a token's values, are read
+    /// here in line: returned through memory from [`Self::value`]
+    /// (recursive, so never in line) they cost the module more than reading
+    /// them.
     #[inline(always)]
     fn item(&mut self, depth: usize) -> Option<JsonValue<'a>> {
         match self.peek()? {
