@@ -33,7 +33,9 @@
 //! tokens per algorithm (default 20,000), `TOLLGATE_BENCH_ALGS` (e.g.
 //! `hs256,rs256`) the algorithms, and `TOLLGATE_BENCH_PROFILE=SECONDS`
 //! makes the run only decide tokens for that long (a profile of the
-//! decision alone). `cargo test --benches` runs a
+//! decision alone). `TOLLGATE_BENCH_TARGET=x86_64` decides with the module
+//! precompiled for that deployment target's baseline CPU (what Lambda
+//! runs) instead of this machine's. `cargo test --benches` runs a
 //! quick pass on 300 tokens of its own.
 
 // Benchmarks: a failed expectation is a panic, and fixtures are indexed directly.
@@ -94,6 +96,18 @@ fn request(token: Option<&str>, now: i64) -> Request {
     }
 }
 
+/// `TOLLGATE_BENCH_TARGET=x86_64` (or `aarch64`): decide with the default
+/// module precompiled for that deployment target's baseline CPU, as
+/// `tollgate compile --target` and the Lambda function's `.cwasm` are,
+/// instead of compiled for this machine's CPU.
+fn deployment_target() -> Option<module::Target> {
+    let name = std::env::var("TOLLGATE_BENCH_TARGET").ok()?;
+    Some(
+        module::Target::from_arch_name(&name)
+            .unwrap_or_else(|| panic!("TOLLGATE_BENCH_TARGET={name}: expected x86_64 or aarch64")),
+    )
+}
+
 /// `TOLLGATE_BENCH_PROFILE=SECONDS`: only decide tokens, for that long per
 /// algorithm, and print nothing else (a profile of the decision alone).
 fn profile_seconds() -> Option<u64> {
@@ -148,7 +162,14 @@ fn main() {
     let aud = meta["aud"].as_str().unwrap().to_string();
     let now = tollgate_host::clock::unix_now();
 
-    let engine = PolicyModule::default_module(SandboxLimits::default()).expect("module compiles");
+    let engine = match deployment_target() {
+        Some(target) => {
+            let cwasm = module::precompile_for(module::DEFAULT_MODULE, Some(target))
+                .expect("precompile for the deployment target");
+            PolicyModule::from_bytes(&cwasm, SandboxLimits::default()).expect("load the .cwasm")
+        }
+        None => PolicyModule::default_module(SandboxLimits::default()).expect("module compiles"),
+    };
     println!(
         "tollgate decision benchmark ({} mode): {n} distinct tokens per algorithm ({}), µs per token",
         if full { "full" } else { "quick" },
@@ -158,6 +179,12 @@ fn main() {
             "minted in Rust"
         }
     );
+    if let Some(target) = deployment_target() {
+        println!(
+            "module: precompiled for the {} baseline CPU (TOLLGATE_BENCH_TARGET), as deployed",
+            target.arch_name()
+        );
+    }
     println!(
         "{:<6} {:>10} {:>12} {:>8} {:>10} {:>10} {:>7} {:>6} {:>15} {:>9}",
         "alg",
